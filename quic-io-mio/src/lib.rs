@@ -1,0 +1,1 @@
+//! QUIC inside a user-owned `mio` event loop (not yet built; see issue 6).
