@@ -99,7 +99,7 @@ impl<'a> arbitrary::Arbitrary<'a> for ConnectionId {
 ///
 /// Compared in constant time, since an attacker who learns a token can reset
 /// the connection.
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct StatelessResetToken(pub [u8; 16]);
 
 impl StatelessResetToken {
@@ -114,6 +114,12 @@ impl PartialEq for StatelessResetToken {
             .zip(other.0.iter())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0
+    }
+}
+
+impl core::hash::Hash for StatelessResetToken {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
     }
 }
 
