@@ -64,3 +64,18 @@ impl Side {
         matches!(self, Self::Server)
     }
 }
+
+/// A packet protection level, one per kind of protected packet (RFC 9001 §2.1,
+/// §4). Initial, Handshake and 1-RTT each have their own packet-number space;
+/// 0-RTT shares the application space with 1-RTT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    /// Initial packets, protected with keys derived from the client's first DCID.
+    Initial,
+    /// 0-RTT packets, protected with early-data keys.
+    ZeroRtt,
+    /// Handshake packets.
+    Handshake,
+    /// 1-RTT (short-header) packets.
+    OneRtt,
+}
