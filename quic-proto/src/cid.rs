@@ -89,7 +89,8 @@ impl fmt::Display for ConnectionId {
 #[cfg(feature = "arbitrary")]
 impl<'a> arbitrary::Arbitrary<'a> for ConnectionId {
     fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
-        let len = u.int_in_range(0..=Self::MAX_LEN)?;
+        // Never fail on short input: take what is left, up to the drawn length.
+        let len = u.int_in_range(0..=Self::MAX_LEN)?.min(u.len());
         let bytes = u.bytes(len)?;
         Self::new(bytes).map_err(|_| arbitrary::Error::IncorrectFormat)
     }
