@@ -1,16 +1,79 @@
 //! The cryptographic boundary: packet keys and header protection (RFC 9001 §5).
 //!
-//! The rest of the core sees only the two traits here, [`PacketKey`] (AEAD
-//! packet protection) and [`HeaderKey`] (header protection), grouped into
-//! [`Keys`] for one packet-number space and direction pair. The product
-//! implements them with `rustls::quic` and `ring`; a fuzzing build may swap in
-//! a null suite so that a fuzzer can reach the frame parsers without breaking
-//! AEAD, but the product always uses the real one.
+//! # The boundary
 //!
-//! Both traits work in place on the caller's buffer: nothing is allocated per
-//! packet.
+//! The rest of the core sees only the two traits here, [`PacketKey`] (AEAD
+//! packet protection, RFC 9001 §5.3) and [`HeaderKey`] (header protection,
+//! RFC 9001 §5.4), grouped into [`DirectionalKeys`] for one direction and
+//! [`Keys`] for both directions of one encryption level. Packet parsing and the
+//! connection never name a cipher: they call the traits through `Box<dyn _>`.
+//!
+//! # In place, no allocation per packet
+//!
+//! Both traits work on the caller's buffer. [`PacketKey::encrypt_in_place`]
+//! seals `payload[..len - tag_len]` and writes the tag into the last
+//! `tag_len` bytes; [`PacketKey::decrypt_in_place`] opens in place and
+//! returns the plaintext length. [`HeaderKey`] masks or unmasks the first byte
+//! and the packet number bytes in place. Nothing is allocated per packet.
+//!
+//! # Where rustls is used and where ring is used directly
+//!
+//! - **rustls** (`rustls::quic`, ring provider) supplies every key the TLS
+//!   handshake produces: [`initial_keys`] goes through
+//!   `rustls::quic::Keys::initial`; the handshake's `rustls::quic::Keys`,
+//!   `DirectionalKeys` and `PacketKeySet` convert into ours with `From`
+//!   ([`RustlsPacketKey`], [`RustlsHeaderKey`]); [`KeyUpdate`] wraps the
+//!   `rustls::quic::Secrets` rustls returns with the 1-RTT keys.
+//! - **ring directly** does what rustls 0.23 exposes no public API for:
+//!   [`directional_keys`] derives keys from a raw traffic secret (rustls keeps
+//!   `DirectionalKeys::new` and `Secrets::new` crate-private), Retry integrity
+//!   tags ([`retry_integrity_tag`], RFC 9001 §5.8, a fixed AES-128-GCM key)
+//!   and stateless reset tokens ([`ResetTokenKey`], HMAC-SHA256). The tests
+//!   cross-check the two paths against each other and against the RFC 9001 /
+//!   RFC 9369 Appendix A vectors.
+//!
+//! # The null suite
+//!
+//! `null` (compiled only under `cfg(test)` or the `fuzzing` feature) leaves
+//! packets in the clear, with an all-zero tag that is still checked, so a
+//! fuzzer can reach the frame parsers; `KeyUpdate::null` yields its key
+//! generations. **The product never uses it**: it does not exist in a normal
+//! build.
 
 use core::fmt;
+
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod null;
+mod reset;
+mod retry;
+mod ring_keys;
+mod rustls;
+#[cfg(test)]
+mod test_tls;
+#[cfg(test)]
+mod vectors;
+
+#[cfg(any(test, feature = "fuzzing"))]
+pub use self::null::null_keys;
+pub use self::reset::ResetTokenKey;
+pub use self::retry::{
+    retry_integrity_tag, verify_retry_integrity, RetryIntegrityError, RETRY_INTEGRITY_TAG_LEN,
+};
+pub use self::ring_keys::{directional_keys, Suite};
+pub use self::rustls::{initial_keys, rustls_version, KeyUpdate, RustlsHeaderKey, RustlsPacketKey};
+
+/// The version has no QUIC packet protection defined here (only QUIC v1 and
+/// v2 do): its Initial salt, key labels and Retry key are unknown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnsupportedVersion(pub crate::Version);
+
+impl fmt::Display for UnsupportedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no packet protection for QUIC version {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnsupportedVersion {}
 
 /// Packet protection failed: the packet is not authentic (or, when sealing,
 /// the key refused, which does not happen with the real suites).
@@ -98,6 +161,20 @@ pub struct KeyPair<T> {
     pub remote: T,
 }
 
+/// The packet and header keys of one direction.
+pub struct DirectionalKeys {
+    /// AEAD key.
+    pub packet: Box<dyn PacketKey>,
+    /// Header protection key.
+    pub header: Box<dyn HeaderKey>,
+}
+
+impl fmt::Debug for DirectionalKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectionalKeys").finish_non_exhaustive()
+    }
+}
+
 /// The packet and header keys of one encryption level.
 pub struct Keys {
     /// AEAD keys.
@@ -109,5 +186,21 @@ pub struct Keys {
 impl fmt::Debug for Keys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keys").finish_non_exhaustive()
+    }
+}
+
+impl Keys {
+    /// Assembles the keys of one level from its two directions.
+    pub fn new(local: DirectionalKeys, remote: DirectionalKeys) -> Self {
+        Self {
+            packet: KeyPair {
+                local: local.packet,
+                remote: remote.packet,
+            },
+            header: KeyPair {
+                local: local.header,
+                remote: remote.header,
+            },
+        }
     }
 }
