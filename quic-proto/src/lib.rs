@@ -33,7 +33,7 @@ mod version;
 pub use cid::{ConnectionId, StatelessResetToken};
 pub use coding::{Decode, DecodeError, Encode, Reader, VarInt};
 pub use error::{TransportError, TransportErrorCode};
-pub use frame::FrameType;
+pub use frame::{Dir, Frame, FrameType, StreamId};
 pub use version::Version;
 
 /// Which end of a connection an endpoint is.
