@@ -21,12 +21,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod ack;
 pub mod cid;
 pub mod coding;
+pub mod congestion;
 pub mod crypto;
 mod error;
 pub mod frame;
 pub mod packet;
+pub mod recovery;
+pub mod streams;
 pub mod transport_params;
 mod version;
 

@@ -1,0 +1,1 @@
+//! Received-packet tracking and ACK generation (RFC 9000 §13.2).
