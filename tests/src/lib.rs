@@ -1,1 +1,7 @@
-//! Shared helpers for the integration tests of the workspace.
+//! Shared code for the workspace's integration tests.
+//!
+//! [`fuzz`] holds the bodies of the cargo-fuzz targets in `fuzz/`, so that a
+//! plain `cargo test` can replay every target's seed corpus on the stable
+//! toolchain (see `tests/fuzz_corpus.rs` and `docs/fuzzing.md`).
+
+pub mod fuzz;
