@@ -49,14 +49,23 @@ fn assert_frame_roundtrip(frame: &Frame<'_>) {
 /// round-trips, and that every valid set round-trips with `encoded_len`
 /// equal to the bytes written.
 pub fn transport_params(data: &[u8]) {
-    let Some((&first, body)) = data.split_first() else { return };
-    let side = if first & 1 == 0 { Side::Client } else { Side::Server };
+    let Some((&first, body)) = data.split_first() else {
+        return;
+    };
+    let side = if first & 1 == 0 {
+        Side::Client
+    } else {
+        Side::Server
+    };
     match TransportParameters::decode(body, side) {
         Ok(params) => {
             assert_eq!(params.validate(side), Ok(()));
             assert_params_roundtrip(&params, side);
         }
-        Err(e) => assert_eq!(e.code, quic_proto::TransportErrorCode::TRANSPORT_PARAMETER_ERROR),
+        Err(e) => assert_eq!(
+            e.code,
+            quic_proto::TransportErrorCode::TRANSPORT_PARAMETER_ERROR
+        ),
     }
     let mut u = Unstructured::new(body);
     if let Ok(params) = TransportParameters::arbitrary_for(&mut u, side) {

@@ -22,7 +22,9 @@ const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target)
 }
 
 fn corpus_files(target: &str) -> Vec<PathBuf> {
@@ -40,7 +42,11 @@ fn corpus_files(target: &str) -> Vec<PathBuf> {
 fn every_fuzz_corpus_replays_without_a_failure() {
     for &(target, body) in TARGETS {
         let files = corpus_files(target);
-        assert!(files.len() >= 10, "corpus of {target} has only {} inputs", files.len());
+        assert!(
+            files.len() >= 10,
+            "corpus of {target} has only {} inputs",
+            files.len()
+        );
         for file in &files {
             let data = fs::read(file).expect("readable corpus file");
             let result = std::panic::catch_unwind(|| body(&data));
@@ -82,10 +88,16 @@ fn write_seed_corpus() {
     for i in 0..48 {
         let raw = seeds.bytes(96);
         let mut u = Unstructured::new(&raw);
-        let Ok(frame) = Frame::arbitrary(&mut u) else { continue };
+        let Ok(frame) = Frame::arbitrary(&mut u) else {
+            continue;
+        };
         let bytes = frame.to_vec();
         all.extend_from_slice(&bytes);
-        write_seed("frames", &format!("{i:02}-{:?}", frame.ty()).replace(['(', ')'], ""), &bytes);
+        write_seed(
+            "frames",
+            &format!("{i:02}-{:?}", frame.ty()).replace(['(', ')'], ""),
+            &bytes,
+        );
     }
     write_seed("frames", "many", &all);
     write_seed("frames", "padding-ping", &[0, 0, 0, 1, 0, 0]);
@@ -93,9 +105,15 @@ fn write_seed_corpus() {
     // transport parameters: valid blocks for each side.
     for i in 0..16 {
         let raw = seeds.bytes(256);
-        let side = if i % 2 == 0 { Side::Client } else { Side::Server };
+        let side = if i % 2 == 0 {
+            Side::Client
+        } else {
+            Side::Server
+        };
         let mut u = Unstructured::new(&raw);
-        let Ok(params) = TransportParameters::arbitrary_for(&mut u, side) else { continue };
+        let Ok(params) = TransportParameters::arbitrary_for(&mut u, side) else {
+            continue;
+        };
         let mut data = vec![u8::from(side == Side::Server)];
         data.extend(params.to_vec(side, None));
         write_seed("transport_params", &format!("{i:02}-{side:?}"), &data);

@@ -1,8 +1,6 @@
 //! Test-only keys: a fake suite (XOR masks and a checksum tag) and adapters
 //! over `ring` for the RFC 9001 Appendix A vectors.
 
-use ring::aead::{self, quic, Aad, LessSafeKey, Nonce, UnboundKey};
-
 use crate::crypto::{CryptoError, HeaderKey, PacketKey};
 
 /// A keyed checksum over everything the AEAD authenticates.
@@ -136,106 +134,6 @@ impl HeaderKey for FakeHeaderKey {
         pn: &mut [u8],
     ) -> Result<(), CryptoError> {
         unprotect(self.mask(sample)?, first, pn);
-        Ok(())
-    }
-
-    fn sample_len(&self) -> usize {
-        16
-    }
-}
-
-/// An AEAD packet key over `ring` (RFC 9001 §5.3: nonce = IV xor pn).
-pub(crate) struct RingPacketKey {
-    key: LessSafeKey,
-    iv: [u8; 12],
-}
-
-impl RingPacketKey {
-    pub(crate) fn new(alg: &'static aead::Algorithm, key: &[u8], iv: [u8; 12]) -> Self {
-        Self {
-            key: LessSafeKey::new(UnboundKey::new(alg, key).unwrap()),
-            iv,
-        }
-    }
-
-    fn nonce(&self, pn: u64) -> Nonce {
-        let mut n = self.iv;
-        for (b, p) in n[4..].iter_mut().zip(pn.to_be_bytes()) {
-            *b ^= p;
-        }
-        Nonce::assume_unique_for_key(n)
-    }
-}
-
-impl PacketKey for RingPacketKey {
-    fn encrypt_in_place(
-        &self,
-        pn: u64,
-        header: &[u8],
-        payload: &mut [u8],
-    ) -> Result<(), CryptoError> {
-        let text_len = payload.len().checked_sub(16).ok_or(CryptoError)?;
-        let (text, tag_room) = payload.split_at_mut(text_len);
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(self.nonce(pn), Aad::from(header), text)
-            .map_err(|_| CryptoError)?;
-        tag_room.copy_from_slice(tag.as_ref());
-        Ok(())
-    }
-
-    fn decrypt_in_place(
-        &self,
-        pn: u64,
-        header: &[u8],
-        payload: &mut [u8],
-    ) -> Result<usize, CryptoError> {
-        self.key
-            .open_in_place(self.nonce(pn), Aad::from(header), payload)
-            .map(|p| p.len())
-            .map_err(|_| CryptoError)
-    }
-
-    fn tag_len(&self) -> usize {
-        16
-    }
-
-    fn confidentiality_limit(&self) -> u64 {
-        1 << 23
-    }
-
-    fn integrity_limit(&self) -> u64 {
-        1 << 52
-    }
-}
-
-/// Header protection over `ring` (RFC 9001 §5.4.3, §5.4.4).
-pub(crate) struct RingHeaderKey(quic::HeaderProtectionKey);
-
-impl RingHeaderKey {
-    pub(crate) fn new(alg: &'static quic::Algorithm, key: &[u8]) -> Self {
-        Self(quic::HeaderProtectionKey::new(alg, key).unwrap())
-    }
-}
-
-impl HeaderKey for RingHeaderKey {
-    fn encrypt_in_place(
-        &self,
-        sample: &[u8],
-        first: &mut u8,
-        pn: &mut [u8],
-    ) -> Result<(), CryptoError> {
-        protect(self.0.new_mask(sample).map_err(|_| CryptoError)?, first, pn);
-        Ok(())
-    }
-
-    fn decrypt_in_place(
-        &self,
-        sample: &[u8],
-        first: &mut u8,
-        pn: &mut [u8],
-    ) -> Result<(), CryptoError> {
-        unprotect(self.0.new_mask(sample).map_err(|_| CryptoError)?, first, pn);
         Ok(())
     }
 

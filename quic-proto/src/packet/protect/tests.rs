@@ -1,47 +1,26 @@
 use hex_literal::hex;
 use proptest::prelude::*;
-use ring::aead::{quic, AES_128_GCM, CHACHA20_POLY1305};
 
 use super::rfc9001_vectors::*;
-use super::test_keys::{FakeHeaderKey, FakePacketKey, RingHeaderKey, RingPacketKey};
+use super::test_keys::{FakeHeaderKey, FakePacketKey};
 use super::*;
+use crate::crypto::{directional_keys, initial_keys, DirectionalKeys, Keys, Suite};
 use crate::packet::{CoalescedPackets, Header, PartialPacket};
-use crate::{ConnectionId, Level, Version};
+use crate::{ConnectionId, Level, Side, Version};
 
-fn client_initial_keys() -> (RingPacketKey, RingHeaderKey) {
+/// The product's Initial keys for the RFC 9001 A.2 client DCID: (client, server).
+fn initial_key_pair() -> (Keys, Keys) {
+    let dcid = hex!("8394c8f03e515708");
     (
-        RingPacketKey::new(
-            &AES_128_GCM,
-            &hex!("1f369613dd76d5467730efcbe3b1a22d"),
-            hex!("fa044b2f42a3fd3b46fb255c"),
-        ),
-        RingHeaderKey::new(&quic::AES_128, &hex!("9f50449e04a0e810283a1e9933adedd2")),
+        initial_keys(Version::V1, &dcid, Side::Client).unwrap(),
+        initial_keys(Version::V1, &dcid, Side::Server).unwrap(),
     )
 }
 
-fn server_initial_keys() -> (RingPacketKey, RingHeaderKey) {
-    (
-        RingPacketKey::new(
-            &AES_128_GCM,
-            &hex!("cf3a5331653c364c88f0f379b6067e37"),
-            hex!("0ac1493ca1905853b0bba03e"),
-        ),
-        RingHeaderKey::new(&quic::AES_128, &hex!("c206b8d9b9f0f37644430b490eeaa314")),
-    )
-}
-
-fn chacha_keys() -> (RingPacketKey, RingHeaderKey) {
-    (
-        RingPacketKey::new(
-            &CHACHA20_POLY1305,
-            &hex!("c6d98ff3441c3fe1b2182094f69caa2ed4b716b65488960a7a984979fb23e1c8"),
-            hex!("e0459b3474bdd0e44a41c144"),
-        ),
-        RingHeaderKey::new(
-            &quic::CHACHA20,
-            &hex!("25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4"),
-        ),
-    )
+/// The product's keys for the RFC 9001 A.5 ChaCha20 secret.
+fn chacha_keys() -> DirectionalKeys {
+    let secret = hex!("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b");
+    directional_keys(Suite::Chacha20Poly1305Sha256, &secret, Version::V1).unwrap()
 }
 
 /// Writes `header` with `pn`, the payload, room for a 16-byte tag, patches
@@ -66,7 +45,7 @@ fn build(
 
 #[test]
 fn seals_rfc9001_client_initial_byte_exact() {
-    let (pk, hk) = client_initial_keys();
+    let (client, server) = initial_key_pair();
     let header = Header::Initial {
         version: Version::V1,
         dst_cid: ConnectionId::new(&hex!("8394c8f03e515708")).unwrap(),
@@ -76,7 +55,8 @@ fn seals_rfc9001_client_initial_byte_exact() {
     let mut payload = vec![0u8; 1162];
     payload[..CLIENT_INITIAL_CRYPTO.len()].copy_from_slice(&CLIENT_INITIAL_CRYPTO);
     let pn = PacketNumber::with_len(2, 4).unwrap();
-    let packet = build(&header, pn, &payload, &pk, &hk).unwrap();
+    let (pk, hk) = (&*client.packet.local, &*client.header.local);
+    let packet = build(&header, pn, &payload, pk, hk).unwrap();
     assert_eq!(packet.len(), 1200);
     assert_eq!(packet, CLIENT_INITIAL_PROTECTED);
 
@@ -87,7 +67,9 @@ fn seals_rfc9001_client_initial_byte_exact() {
     assert!(packets.next().is_none());
     assert_eq!(partial.header(), header);
     assert_eq!(partial.pn_offset(), Some(18));
-    let opened = partial.open(None, &hk, &pk).unwrap();
+    let opened = partial
+        .open(None, &*server.header.remote, &*server.packet.remote)
+        .unwrap();
     assert_eq!(opened.pn(), 2);
     assert_eq!(opened.level(), Some(Level::Initial));
     assert_eq!(opened.payload(), &payload[..]);
@@ -95,7 +77,8 @@ fn seals_rfc9001_client_initial_byte_exact() {
 
 #[test]
 fn seals_rfc9001_server_initial_byte_exact() {
-    let (pk, hk) = server_initial_keys();
+    let (client, server) = initial_key_pair();
+    let (pk, hk) = (&*server.packet.local, &*server.header.local);
     let header = Header::Initial {
         version: Version::V1,
         dst_cid: ConnectionId::EMPTY,
@@ -105,11 +88,12 @@ fn seals_rfc9001_server_initial_byte_exact() {
     let pn = PacketNumber::new(1, None);
     assert_eq!(pn.size(), 1, "A.2 would use 1 byte; the RFC sample uses 2");
     let pn = PacketNumber::with_len(1, 2).unwrap();
-    let packet = build(&header, pn, &SERVER_INITIAL_PAYLOAD, &pk, &hk).unwrap();
+    let packet = build(&header, pn, &SERVER_INITIAL_PAYLOAD, pk, hk).unwrap();
     assert_eq!(packet, SERVER_INITIAL_PROTECTED);
 
     let mut packet = packet;
-    let opened = open(&mut packet, 18, Some(0), &hk, &pk).unwrap();
+    let (hk, pk) = (&*client.header.remote, &*client.packet.remote);
+    let opened = open(&mut packet, 18, Some(0), hk, pk).unwrap();
     assert_eq!(opened.pn, 1);
     assert_eq!(opened.pn_len, 2);
     assert_eq!(packet[opened.payload], SERVER_INITIAL_PAYLOAD);
@@ -117,25 +101,26 @@ fn seals_rfc9001_server_initial_byte_exact() {
 
 #[test]
 fn seals_rfc9001_chacha_short_header_byte_exact() {
-    let (pk, hk) = chacha_keys();
+    let keys = chacha_keys();
+    let (pk, hk) = (&*keys.packet, &*keys.header);
     let header = Header::Short {
         spin: false,
         key_phase: false,
         dst_cid: ConnectionId::EMPTY,
     };
     let pn = PacketNumber::with_len(654_360_564, 3).unwrap();
-    let packet = build(&header, pn, &[0x01], &pk, &hk).unwrap();
+    let packet = build(&header, pn, &[0x01], pk, hk).unwrap();
     assert_eq!(packet, CHACHA_SHORT_PROTECTED);
 
     let mut datagram = CHACHA_SHORT_PROTECTED;
     let (partial, rest) = PartialPacket::decode(&mut datagram, 0, false).unwrap();
     assert!(rest.is_empty());
     let unprotected = partial
-        .remove_header_protection(Some(654_360_563), &hk)
+        .remove_header_protection(Some(654_360_563), hk)
         .unwrap();
     assert_eq!(unprotected.pn(), 654_360_564);
     assert!(!unprotected.key_phase());
-    let opened = unprotected.decrypt(&pk).unwrap();
+    let opened = unprotected.decrypt(pk).unwrap();
     assert_eq!(opened.payload(), [0x01]);
 }
 
