@@ -11,13 +11,16 @@ use std::path::{Path, PathBuf};
 
 use arbitrary::{Arbitrary, Unstructured};
 use quic_proto::coding::Encode;
+use quic_proto::crypto::null_keys;
 use quic_proto::frame::Frame;
+use quic_proto::packet::{encode_retry, encode_version_negotiation, seal, Header, PacketNumber};
 use quic_proto::transport_params::TransportParameters;
-use quic_proto::Side;
+use quic_proto::{ConnectionId, Side, Version};
 use quic_tests::fuzz;
 
 const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("frames", fuzz::frames),
+    ("packet_header", fuzz::packet_header),
     ("transport_params", fuzz::transport_params),
 ];
 
@@ -53,6 +56,21 @@ fn every_fuzz_corpus_replays_without_a_failure() {
             assert!(result.is_ok(), "{target}: {} fails", file.display());
         }
         println!("{target}: replayed {} inputs", files.len());
+    }
+}
+
+#[test]
+fn null_protected_seeds_reach_the_frame_parser() {
+    for version in ["V1", "V2"] {
+        let dir = corpus_dir("packet_header");
+        let coalesced = fs::read(dir.join(format!("seed-{version}-coalesced"))).unwrap();
+        assert_eq!(
+            fuzz::open_datagram(&coalesced),
+            3,
+            "{version} coalesced seed"
+        );
+        let ping = fs::read(dir.join(format!("seed-{version}-short-ping"))).unwrap();
+        assert_eq!(fuzz::open_datagram(&ping), 1, "{version} short seed");
     }
 }
 
@@ -118,4 +136,91 @@ fn write_seed_corpus() {
         data.extend(params.to_vec(side, None));
         write_seed("transport_params", &format!("{i:02}-{side:?}"), &data);
     }
+
+    // packet_header: datagrams of null-protected packets carrying frames, so
+    // the fuzzer reaches the frame parser through the packet layer; and the
+    // unprotected packet kinds.
+    let cid8 = ConnectionId::new(&[0xc1; 8]).unwrap();
+    let cid4 = ConnectionId::new(&[0x5e; 4]).unwrap();
+    let frames = &all[..all.len().min(300)];
+    for version in [Version::V1, Version::V2] {
+        let initial = Header::Initial {
+            version,
+            dst_cid: cid8,
+            src_cid: cid4,
+            token: b"tok",
+        };
+        let handshake = Header::Handshake {
+            version,
+            dst_cid: cid8,
+            src_cid: cid4,
+        };
+        let short = Header::Short {
+            spin: true,
+            key_phase: false,
+            dst_cid: cid8,
+        };
+        let mut datagram = vec![2u8]; // config: local CID length 8
+        for (pn, header) in [initial, handshake, short].iter().enumerate() {
+            datagram.extend(null_packet(header, pn as u64, frames));
+        }
+        write_seed(
+            "packet_header",
+            &format!("{version:?}-coalesced"),
+            &datagram,
+        );
+        let mut single = vec![2u8];
+        single.extend(null_packet(&short, 7, &[1, 0, 0, 0]));
+        write_seed("packet_header", &format!("{version:?}-short-ping"), &single);
+        let zero_rtt = Header::ZeroRtt {
+            version,
+            dst_cid: cid8,
+            src_cid: cid4,
+        };
+        let mut early = vec![2u8];
+        early.extend(null_packet(&zero_rtt, 0, frames));
+        write_seed("packet_header", &format!("{version:?}-0rtt"), &early);
+
+        let mut retry = vec![0u8];
+        encode_retry(
+            &mut retry,
+            version,
+            &cid4,
+            &cid8,
+            b"retry-token",
+            &[0xaa; 16],
+        )
+        .unwrap();
+        write_seed("packet_header", &format!("{version:?}-retry"), &retry);
+    }
+    let mut vn = vec![1u8];
+    encode_version_negotiation(&mut vn, 0x2a, &cid8, &cid4, &[Version::V1, Version::V2]).unwrap();
+    write_seed("packet_header", "version-negotiation", &vn);
+    let mut unknown = vec![0u8, 0xc0, 0x1a, 0x2a, 0x3a, 0x4a, 8];
+    unknown.extend_from_slice(&cid8);
+    unknown.extend([4, 1, 2, 3, 4]);
+    unknown.resize(1200, 0);
+    write_seed("packet_header", "unknown-version", &unknown);
+}
+
+/// One packet with `payload` as its frames, sealed with the null suite.
+fn null_packet(header: &Header<'_>, pn: u64, payload: &[u8]) -> Vec<u8> {
+    let keys = null_keys();
+    let pn = PacketNumber::new(pn, None);
+    let mut buf = vec![0u8; 2048];
+    let layout = header.write(&mut buf, pn).unwrap();
+    let start = layout.header_len();
+    let end = start + payload.len() + keys.packet.local.tag_len();
+    buf[start..start + payload.len()].copy_from_slice(payload);
+    layout.finish(&mut buf, end).unwrap();
+    buf.truncate(end);
+    seal(
+        &mut buf,
+        layout.pn_offset,
+        pn,
+        &*keys.packet.local,
+        &*keys.header.local,
+    )
+    .unwrap();
+    buf
 }

@@ -1,5 +1,5 @@
-//! Test-only keys: a fake suite (XOR masks and a checksum tag) and adapters
-//! over `ring` for the RFC 9001 Appendix A vectors.
+//! Test-only keys: a fake suite (XOR masks and a checksum tag) that lets the
+//! packet tests corrupt and check packets without real cryptography.
 
 use crate::crypto::{CryptoError, HeaderKey, PacketKey};
 
