@@ -18,7 +18,10 @@ use quic_proto::transport_params::TransportParameters;
 use quic_proto::{ConnectionId, Side, Version};
 use quic_tests::fuzz;
 
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target's name and body.
+type Target = (&'static str, fn(&[u8]));
+
+const TARGETS: &[Target] = &[
     ("frames", fuzz::frames),
     ("packet_header", fuzz::packet_header),
     ("transport_params", fuzz::transport_params),
