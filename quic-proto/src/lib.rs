@@ -23,6 +23,7 @@
 
 pub mod ack;
 pub mod cid;
+pub mod cid_manager;
 pub mod coding;
 pub mod congestion;
 pub mod crypto;
