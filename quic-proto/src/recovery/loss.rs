@@ -1,0 +1,478 @@
+//! Loss detection and the probe timeout across the three packet-number
+//! spaces (RFC 9002 §6, Appendix A).
+
+use core::ops::RangeInclusive;
+use std::time::{Duration, Instant};
+
+use super::persistent::persistent_congestion_duration;
+use super::sent::{AckSummary, SentPacket, SentPackets};
+use super::{Context, Fate, PacketEvent, PathRef, RttEstimator, SpaceId};
+use crate::congestion::Controller;
+use crate::TransportError;
+
+/// How many ack-eliciting packets to send when the PTO expires. RFC 9002
+/// §6.2.4: "An endpoint MAY send up to two full-sized datagrams containing
+/// ack-eliciting packets to avoid an expensive consecutive PTO expiration
+/// due to a single lost datagram".
+pub const PTO_PROBE_PACKETS: u8 = 2;
+
+/// What expiry of the loss detection timer asks of the connection, from
+/// [`LossDetection::on_loss_detection_timeout`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Timeout {
+    /// The time threshold passed (RFC 9002 §6.1.2): `packets` packets of
+    /// `space` were declared lost and already handed back as
+    /// [`Fate::Lost`]; the congestion controller has been told. Nothing
+    /// else to do.
+    Lost {
+        /// The space whose packets were lost.
+        space: SpaceId,
+        /// How many packets were declared lost (possibly zero if the RTT
+        /// grew since the timer was set).
+        packets: u64,
+    },
+    /// The PTO expired (RFC 9002 §6.2.4): send `packets` ack-eliciting
+    /// packets in `space` (new data if there is some, else data still
+    /// unacknowledged, else a PING), ignoring the congestion window, and
+    /// SHOULD include ack-eliciting packets of other spaces with data in
+    /// flight. Sending at least one is required.
+    Probe {
+        /// The space to probe.
+        space: SpaceId,
+        /// How many probe packets to send; [`PTO_PROBE_PACKETS`].
+        packets: u8,
+    },
+    /// The anti-deadlock PTO of a client whose address the server may not
+    /// have validated (RFC 9002 §6.2.2.1): send one ack-eliciting packet in
+    /// `space`, which is [`SpaceId::Handshake`] when the client has
+    /// Handshake keys, else [`SpaceId::Initial`] in a datagram padded to at
+    /// least 1200 bytes.
+    AntiDeadlock {
+        /// The space to send the packet in.
+        space: SpaceId,
+    },
+}
+
+/// What processing one ACK frame did, from
+/// [`LossDetection::on_ack_received`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AckOutcome {
+    /// What the ACK acknowledged.
+    pub ack: AckSummary,
+    /// Whether it produced an RTT sample.
+    pub rtt_sampled: bool,
+    /// How many packets were declared lost as a result.
+    pub lost: u64,
+    /// Whether those losses established persistent congestion
+    /// (RFC 9002 §7.6); the controller has already collapsed its window.
+    pub persistent_congestion: bool,
+}
+
+/// Which rule set the loss detection timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TimerKind {
+    Loss,
+    Pto,
+    AntiDeadlock,
+}
+
+/// Loss detection for one connection's path: the sent packets of the three
+/// packet-number spaces, the PTO backoff, and the timer rules of RFC 9002
+/// Appendix A. See the [module docs](super) for how a connection drives it.
+///
+/// `R` is the connection's record of what each packet carried; see
+/// [`SentPackets`]. The RTT estimator and congestion controller belong to
+/// the path and come in with each call as a [`PathRef`], so this type holds
+/// no connection state and needs no connection object.
+///
+/// The loss detection timer is not stored: [`LossDetection::timeout`]
+/// computes it from the current state and [`Context`] whenever asked, so a
+/// change in the context (handshake confirmed, amplification limit lifted)
+/// takes effect without a re-arm call.
+///
+/// Persistent congestion (RFC 9002 §7.6.2) is judged from the losses one
+/// ACK or timer reveals in one space, as the RFC allows: "MAY use state for
+/// just the packet number space that was acknowledged".
+#[derive(Debug)]
+pub struct LossDetection<R> {
+    spaces: [SentPackets<R>; 3],
+    pto_count: u32,
+    first_rtt_sample: Option<Instant>,
+    /// When the timer was last (re)armed by an event; the base of the
+    /// anti-deadlock PTO, which "starts from the current time"
+    /// (RFC 9002 Appendix A.8).
+    last_armed: Option<Instant>,
+}
+
+impl<R> Default for LossDetection<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R> LossDetection<R> {
+    /// Loss detection with nothing sent; allocates nothing.
+    pub fn new() -> Self {
+        Self {
+            spaces: [SentPackets::new(), SentPackets::new(), SentPackets::new()],
+            pto_count: 0,
+            first_rtt_sample: None,
+            last_armed: None,
+        }
+    }
+
+    /// The sent packets of `space`.
+    pub fn space(&self, space: SpaceId) -> &SentPackets<R> {
+        &self.spaces[space.index()]
+    }
+
+    fn space_mut(&mut self, space: SpaceId) -> &mut SentPackets<R> {
+        &mut self.spaces[space.index()]
+    }
+
+    /// Bytes in flight across all spaces (RFC 9002 Appendix B.2): compare
+    /// with [`Controller::window`] before sending.
+    pub fn bytes_in_flight(&self) -> u64 {
+        self.spaces.iter().map(SentPackets::bytes_in_flight).sum()
+    }
+
+    /// Ack-eliciting packets in flight across all spaces.
+    pub fn ack_eliciting_in_flight(&self) -> u64 {
+        self.spaces
+            .iter()
+            .map(SentPackets::ack_eliciting_in_flight)
+            .sum()
+    }
+
+    /// How many PTOs expired without an acknowledgment resetting the
+    /// backoff (RFC 9002 Appendix A.3, pto_count).
+    pub const fn pto_count(&self) -> u32 {
+        self.pto_count
+    }
+
+    /// When this loss detection took its first RTT sample.
+    pub const fn first_rtt_sample(&self) -> Option<Instant> {
+        self.first_rtt_sample
+    }
+
+    /// Records a sent packet (RFC 9002 Appendix A.5): call once per packet,
+    /// after it is written. An in-flight packet is reported to the
+    /// congestion controller and re-bases the timer.
+    pub fn on_packet_sent(
+        &mut self,
+        space: SpaceId,
+        pn: u64,
+        packet: SentPacket<R>,
+        cc: &mut dyn Controller,
+    ) {
+        let (now, size, in_flight) = (packet.time_sent, packet.size, packet.in_flight());
+        self.space_mut(space).on_sent_packet(pn, packet);
+        if in_flight {
+            cc.on_packet_sent(now, u64::from(size));
+            self.last_armed = Some(now);
+        }
+    }
+
+    /// Processes an ACK frame received in `space` (RFC 9002 Appendix A.7,
+    /// OnAckReceived): acknowledges packets, takes an RTT sample, detects
+    /// losses, informs the congestion controller, and resets the PTO
+    /// backoff.
+    ///
+    /// `ranges` are the frame's ranges, largest first
+    /// ([`AckFrame::iter`](crate::frame::AckFrame::iter)); `ack_delay` is
+    /// the ACK Delay field scaled by the peer's ack_delay_exponent.
+    /// Every packet declared lost and then every packet newly acknowledged
+    /// goes to `on_packet`, each exactly once, in that order; the
+    /// controller sees the losses before the acknowledgments, as in
+    /// RFC 9002 Appendix A.7, so acknowledgments of packets sent before a
+    /// new recovery period do not grow the window.
+    ///
+    /// If the ECN-CE count in the frame grew (after the connection's ECN
+    /// validation, RFC 9000 §13.4.2), the connection then calls
+    /// [`Controller::on_ecn_ce`] with [`AckSummary::largest_sent_time`].
+    ///
+    /// # Errors
+    ///
+    /// PROTOCOL_VIOLATION if the frame acknowledges a packet number that
+    /// was never sent or was skipped (RFC 9000 §13.1); nothing changes.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "mirrors RFC 9002 OnAckReceived; bundling would only rename the inputs"
+    )]
+    pub fn on_ack_received<I, F>(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        ranges: I,
+        ack_delay: Duration,
+        mut path: PathRef<'_>,
+        ctx: &Context,
+        mut on_packet: F,
+    ) -> Result<AckOutcome, TransportError>
+    where
+        I: IntoIterator<Item = RangeInclusive<u64>>,
+        I::IntoIter: Clone,
+        F: FnMut(PacketEvent<R>),
+    {
+        let (summary, span) = self.space_mut(space).mark_acked(ranges)?;
+        let mut outcome = AckOutcome {
+            ack: summary,
+            ..AckOutcome::default()
+        };
+        // RFC 9002 Appendix A.7: "Nothing to do if there are no newly acked
+        // packets."
+        if summary.newly_acked == 0 {
+            return Ok(outcome);
+        }
+        // RFC 9002 §5.1: a sample only when the largest acknowledged is
+        // newly acknowledged and at least one newly acknowledged packet is
+        // ack-eliciting.
+        if let (Some(sent), true) = (summary.largest_sent_time, summary.ack_eliciting_acked) {
+            // RFC 9002 §5.3: an endpoint "MAY ignore the acknowledgment
+            // delay for Initial packets, since these acknowledgments are
+            // not delayed by the peer".
+            let ack_delay = match space {
+                SpaceId::Initial => Duration::ZERO,
+                SpaceId::Handshake | SpaceId::Data => ack_delay,
+            };
+            let latest = now.saturating_duration_since(sent);
+            path.rtt.update(
+                ack_delay,
+                latest,
+                ctx.handshake_confirmed,
+                ctx.max_ack_delay,
+            );
+            self.first_rtt_sample.get_or_insert(now);
+            outcome.rtt_sampled = true;
+        }
+        (outcome.lost, outcome.persistent_congestion) =
+            self.detect_lost(now, space, &mut path, ctx, &mut on_packet);
+        let (rtt, cc) = (&*path.rtt, &mut *path.cc);
+        self.space_mut(space).take_acked(span, &mut |pn, packet| {
+            if packet.in_flight() {
+                let bytes = u64::from(packet.size);
+                cc.on_ack(now, packet.time_sent, bytes, rtt, ctx.app_limited);
+            }
+            on_packet(PacketEvent {
+                space,
+                pn,
+                fate: Fate::Acked,
+                packet,
+            });
+        });
+        // RFC 9002 §6.2.1: "The PTO backoff factor is reset when an
+        // acknowledgment is received, except ... a client does not reset
+        // the PTO backoff factor on receiving acknowledgments in Initial
+        // packets" while unsure the server validated its address.
+        if ctx.peer_validated() {
+            self.pto_count = 0;
+        }
+        self.last_armed = Some(now);
+        Ok(outcome)
+    }
+
+    /// Declares lost what the thresholds allow in `space` and reports the
+    /// losses to the controller (RFC 9002 Appendix B.8, OnPacketsLost).
+    /// Returns the number lost and whether persistent congestion was
+    /// established.
+    fn detect_lost<F>(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        path: &mut PathRef<'_>,
+        ctx: &Context,
+        on_packet: &mut F,
+    ) -> (u64, bool)
+    where
+        F: FnMut(PacketEvent<R>),
+    {
+        let loss_delay = path.rtt.loss_delay();
+        let first_sample = self.first_rtt_sample;
+        let scan =
+            self.space_mut(space)
+                .detect_lost(now, loss_delay, first_sample, &mut |pn, packet| {
+                    on_packet(PacketEvent {
+                        space,
+                        pn,
+                        fate: Fate::Lost,
+                        packet,
+                    });
+                });
+        let Some(last_lost_sent) = scan.largest_in_flight_sent else {
+            return (scan.packets, false);
+        };
+        // RFC 9002 §7.6.2: the span between two lost ack-eliciting packets
+        // exceeds the persistent congestion duration.
+        let persistent =
+            scan.persistent_span > persistent_congestion_duration(path.rtt, ctx.max_ack_delay);
+        path.cc
+            .on_congestion_event(now, last_lost_sent, persistent, scan.in_flight_bytes);
+        if persistent {
+            // RFC 9002 §5.2: "Endpoints SHOULD set the min_rtt to the newest
+            // RTT sample after persistent congestion is established."
+            path.rtt.reset_min_rtt();
+        }
+        (scan.packets, persistent)
+    }
+
+    /// When the loss detection timer expires (RFC 9002 Appendix A.8,
+    /// SetLossDetectionTimer), or `None` when it is not armed. Cheap: a few
+    /// comparisons. Fold it into the connection's next wake-up time.
+    pub fn timeout(&self, rtt: &RttEstimator, ctx: &Context) -> Option<Instant> {
+        self.next_timer(rtt, ctx).map(|(t, _, _)| t)
+    }
+
+    /// Runs the loss detection timer if it is due at `now` (RFC 9002
+    /// Appendix A.9, OnLossDetectionTimeout); `None` if it is not armed or
+    /// not yet due. Packets declared lost go to `on_packet`. Call it on
+    /// every wake-up, and again after anything that may re-arm the timer
+    /// in the past, such as a server receiving a datagram while at its
+    /// amplification limit (RFC 9002 §6.2.2.1).
+    pub fn on_loss_detection_timeout<F>(
+        &mut self,
+        now: Instant,
+        mut path: PathRef<'_>,
+        ctx: &Context,
+        mut on_packet: F,
+    ) -> Option<Timeout>
+    where
+        F: FnMut(PacketEvent<R>),
+    {
+        let (at, kind, space) = self.next_timer(path.rtt, ctx)?;
+        if at > now {
+            return None;
+        }
+        self.last_armed = Some(now);
+        if kind == TimerKind::Loss {
+            let (packets, _) = self.detect_lost(now, space, &mut path, ctx, &mut on_packet);
+            return Some(Timeout::Lost { space, packets });
+        }
+        // RFC 9002 §6.2.1: "When a PTO timer expires, the PTO backoff MUST
+        // be increased".
+        self.pto_count = self.pto_count.saturating_add(1);
+        Some(match kind {
+            TimerKind::AntiDeadlock => Timeout::AntiDeadlock { space },
+            TimerKind::Loss | TimerKind::Pto => Timeout::Probe {
+                space,
+                packets: PTO_PROBE_PACKETS,
+            },
+        })
+    }
+
+    /// Drops every packet of `space`, whose keys are being discarded
+    /// (RFC 9002 §6.4, Appendix A.11), handing each to `on_packet` as
+    /// [`Fate::Discarded`] so the connection can requeue or drop what it
+    /// carried, and frees the space's memory. Resets the PTO backoff and
+    /// the space's loss time. Also serves for rejected 0-RTT
+    /// ([`SpaceId::Data`]; packet numbers continue) and, with a reset RTT
+    /// estimator and a new controller, for a Retry (RFC 9002 §6.3).
+    pub fn discard_space<F>(&mut self, now: Instant, space: SpaceId, mut on_packet: F)
+    where
+        F: FnMut(PacketEvent<R>),
+    {
+        let sent = self.space_mut(space);
+        for (pn, packet) in sent.drain() {
+            on_packet(PacketEvent {
+                space,
+                pn,
+                fate: Fate::Discarded,
+                packet,
+            });
+        }
+        sent.shrink_to_fit();
+        self.pto_count = 0;
+        self.last_armed = Some(now);
+    }
+
+    /// The timer and what set it (RFC 9002 Appendix A.8).
+    fn next_timer(
+        &self,
+        rtt: &RttEstimator,
+        ctx: &Context,
+    ) -> Option<(Instant, TimerKind, SpaceId)> {
+        if let Some((t, space)) = self.earliest_loss_time() {
+            // RFC 9002 §6.2.1: "The PTO timer MUST NOT be set if a timer is
+            // set for time threshold loss detection".
+            return Some((t, TimerKind::Loss, space));
+        }
+        if ctx.at_amplification_limit {
+            // RFC 9002 §6.2.2.1: "the server's PTO timer MUST NOT be armed
+            // until datagrams have been received from the client".
+            return None;
+        }
+        if self.ack_eliciting_in_flight() == 0 {
+            if ctx.peer_validated() {
+                return None;
+            }
+            // RFC 9002 §6.2.2.1: "the client MUST set the PTO timer if the
+            // client has not received an acknowledgment for any of its
+            // Handshake packets and the handshake is not confirmed ...
+            // even if there are no packets in flight."
+            let space = if ctx.has_handshake_keys {
+                SpaceId::Handshake
+            } else {
+                SpaceId::Initial
+            };
+            let at = self
+                .last_armed?
+                .checked_add(self.backed_off(rtt.pto_base()))?;
+            return Some((at, TimerKind::AntiDeadlock, space));
+        }
+        let (at, space) = self.pto_time_and_space(rtt, ctx)?;
+        Some((at, TimerKind::Pto, space))
+    }
+
+    /// The earliest loss time across spaces (RFC 9002 Appendix A.8,
+    /// GetLossTimeAndSpace).
+    fn earliest_loss_time(&self) -> Option<(Instant, SpaceId)> {
+        SpaceId::ALL
+            .into_iter()
+            .filter_map(|id| Some((self.space(id).loss_time()?, id)))
+            .min_by_key(|(t, _)| *t)
+    }
+
+    /// The PTO deadline with ack-eliciting packets in flight (RFC 9002
+    /// §6.2.1, Appendix A.8, GetPtoTimeAndSpace).
+    fn pto_time_and_space(&self, rtt: &RttEstimator, ctx: &Context) -> Option<(Instant, SpaceId)> {
+        let mut duration = self.backed_off(rtt.pto_base());
+        let mut best: Option<(Instant, SpaceId)> = None;
+        for id in SpaceId::ALL {
+            let space = self.space(id);
+            if space.ack_eliciting_in_flight() == 0 {
+                continue;
+            }
+            if id == SpaceId::Data {
+                // RFC 9002 §6.2.1: "An endpoint MUST NOT set its PTO timer
+                // for the Application Data packet number space until the
+                // handshake is confirmed."
+                if !ctx.handshake_confirmed {
+                    break;
+                }
+                // RFC 9002 §6.2.1: max_ack_delay counts for Application
+                // Data only, with the same backoff.
+                duration = duration.saturating_add(self.backed_off(ctx.max_ack_delay));
+            }
+            let Some(at) = space
+                .last_ack_eliciting_sent()
+                .and_then(|sent| sent.checked_add(duration))
+            else {
+                continue;
+            };
+            if best.is_none_or(|(b, _)| at < b) {
+                best = Some((at, id));
+            }
+        }
+        best
+    }
+
+    /// `d * 2^pto_count`, saturating.
+    fn backed_off(&self, d: Duration) -> Duration {
+        let factor = 1u32.checked_shl(self.pto_count).unwrap_or(u32::MAX);
+        d.saturating_mul(factor)
+    }
+}
+
+#[cfg(test)]
+#[path = "loss_tests.rs"]
+mod tests;
