@@ -25,6 +25,7 @@ pub mod ack;
 pub mod cid;
 pub mod cid_manager;
 pub mod coding;
+pub mod config;
 pub mod congestion;
 pub mod crypto;
 mod error;
