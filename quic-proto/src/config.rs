@@ -86,22 +86,23 @@ impl TransportConfig {
     /// The transport parameters these settings advertise, without the
     /// connection-ID parameters the connection fills in (RFC 9000 §7.3).
     pub fn transport_parameters(&self) -> TransportParameters {
-        let mut p = TransportParameters::default();
-        p.max_idle_timeout_ms = self
-            .max_idle_timeout
-            .map_or(VarInt::ZERO, |d| VarInt::saturating(d.as_millis() as u64));
-        p.max_udp_payload_size = VarInt::from(self.max_udp_payload_size.max(1200));
-        p.initial_max_data = VarInt::saturating(self.receive_window);
-        p.initial_max_stream_data_bidi_local = VarInt::saturating(self.stream_receive_window);
-        p.initial_max_stream_data_bidi_remote = VarInt::saturating(self.stream_receive_window);
-        p.initial_max_stream_data_uni = VarInt::saturating(self.stream_receive_window);
-        p.initial_max_streams_bidi = VarInt::saturating(self.max_concurrent_bidi_streams);
-        p.initial_max_streams_uni = VarInt::saturating(self.max_concurrent_uni_streams);
-        p.ack_delay_exponent = self.ack_delay_exponent.min(20);
-        p.max_ack_delay_ms = self.max_ack_delay.as_millis().min((1 << 14) - 1) as u16;
-        p.active_connection_id_limit = VarInt::saturating(self.active_connection_id_limit.max(2));
-        p.max_datagram_frame_size = self.max_datagram_frame_size.map(VarInt::from);
-        p
+        TransportParameters {
+            max_idle_timeout_ms: self
+                .max_idle_timeout
+                .map_or(VarInt::ZERO, |d| VarInt::saturating(d.as_millis() as u64)),
+            max_udp_payload_size: VarInt::from(self.max_udp_payload_size.max(1200)),
+            initial_max_data: VarInt::saturating(self.receive_window),
+            initial_max_stream_data_bidi_local: VarInt::saturating(self.stream_receive_window),
+            initial_max_stream_data_bidi_remote: VarInt::saturating(self.stream_receive_window),
+            initial_max_stream_data_uni: VarInt::saturating(self.stream_receive_window),
+            initial_max_streams_bidi: VarInt::saturating(self.max_concurrent_bidi_streams),
+            initial_max_streams_uni: VarInt::saturating(self.max_concurrent_uni_streams),
+            ack_delay_exponent: self.ack_delay_exponent.min(20),
+            max_ack_delay_ms: self.max_ack_delay.as_millis().min((1 << 14) - 1) as u16,
+            active_connection_id_limit: VarInt::saturating(self.active_connection_id_limit.max(2)),
+            max_datagram_frame_size: self.max_datagram_frame_size.map(VarInt::from),
+            ..TransportParameters::default()
+        }
     }
 }
 

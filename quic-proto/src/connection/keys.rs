@@ -1,0 +1,85 @@
+//! Packet keys per space, and the 1-RTT key phases (RFC 9001 §5, §6).
+
+use std::time::Instant;
+
+use crate::crypto::{HeaderKey, KeyPair, KeyUpdate, Keys, PacketKey};
+
+/// The 1-RTT keys: fixed header keys, and packet keys that change with each
+/// key update (RFC 9001 §6).
+pub(crate) struct OneRttKeys {
+    pub header: KeyPair<Box<dyn HeaderKey>>,
+    /// The current generation.
+    pub packet: KeyPair<Box<dyn PacketKey>>,
+    /// The next generation, derived ahead so a peer's update is recognised
+    /// at once (RFC 9001 §6.3).
+    pub next: KeyPair<Box<dyn PacketKey>>,
+    /// The previous receive key, kept for reordered packets until
+    /// `prev_until` (RFC 9001 §6.5: about three PTOs).
+    pub prev_remote: Option<(Box<dyn PacketKey>, Instant)>,
+    update: KeyUpdate,
+    /// The key phase bit of the current generation.
+    pub phase: bool,
+    /// The first packet number we sent in the current phase; an ACK for a
+    /// packet at or above it allows the next update (RFC 9001 §6.1).
+    pub first_sent_in_phase: Option<u64>,
+    /// The first packet number received in the current phase; older packets
+    /// with the other phase bit use the previous key.
+    pub first_received_in_phase: Option<u64>,
+    /// Whether a packet of the current phase we sent has been acknowledged.
+    pub phase_acked: bool,
+    /// Packets sealed with the current key (RFC 9001 §6.6).
+    pub sealed_in_phase: u64,
+}
+
+impl OneRttKeys {
+    pub fn new(keys: Keys, mut update: KeyUpdate) -> Self {
+        let next = update.next_packet_keys();
+        Self {
+            header: keys.header,
+            packet: keys.packet,
+            next,
+            prev_remote: None,
+            update,
+            phase: false,
+            first_sent_in_phase: None,
+            first_received_in_phase: None,
+            phase_acked: true,
+            sealed_in_phase: 0,
+        }
+    }
+
+    /// Moves to the next generation; the old receive key stays usable for
+    /// reordered packets until `keep_old_until`.
+    pub fn rotate(&mut self, keep_old_until: Instant) {
+        let next = self.update.next_packet_keys();
+        let current = core::mem::replace(&mut self.next, next);
+        let old = core::mem::replace(&mut self.packet, current);
+        self.prev_remote = Some((old.remote, keep_old_until));
+        self.phase = !self.phase;
+        self.first_sent_in_phase = None;
+        self.first_received_in_phase = None;
+        self.phase_acked = false;
+        self.sealed_in_phase = 0;
+    }
+
+    /// Whether we may start a key update now (RFC 9001 §6.1: not before a
+    /// packet of the current phase has been acknowledged).
+    pub fn can_update(&self) -> bool {
+        self.phase_acked
+    }
+
+    /// Whether the confidentiality limit is close enough that we should
+    /// update (RFC 9001 §6.6), keeping a margin for packets in flight.
+    pub fn near_confidentiality_limit(&self) -> bool {
+        let limit = self.packet.local.confidentiality_limit();
+        self.sealed_in_phase >= limit.saturating_sub(limit / 8)
+    }
+}
+
+impl core::fmt::Debug for OneRttKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OneRttKeys")
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}

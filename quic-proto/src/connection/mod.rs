@@ -1,0 +1,945 @@
+//! One QUIC connection: the state machine behind the driver API.
+//!
+//! A [`Connection`] is driven by its [`Endpoint`](crate::endpoint::Endpoint):
+//! datagrams in ([`Connection::handle_datagram`]), datagrams out
+//! ([`Connection::poll_transmit`]), timers ([`Connection::next_timeout`],
+//! [`Connection::handle_timeout`]) and application events
+//! ([`Connection::poll_event`]). Every call that takes `now` first runs the
+//! timers due at `now`.
+//!
+//! The work is split by concern: [`tls`] (the rustls handshake), `recv`
+//! (packets and frames in), `send` (packet assembly), [`crypto_stream`]
+//! (CRYPTO data per level), [`keys`] (1-RTT key phases) and [`log`] (what
+//! each sent packet carried). Streams, ACK tracking, loss recovery and
+//! congestion control are components of their own (`crate::streams`,
+//! `crate::ack`, `crate::recovery`, `crate::congestion`) that write their
+//! own frames and get their records back on acknowledgement or loss.
+
+pub(crate) mod crypto_stream;
+pub(crate) mod keys;
+pub(crate) mod log;
+mod recv;
+mod send;
+pub(crate) mod tls;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::ack::{AckTracker, EcnCodepoint};
+use crate::cid_manager::{CidEvent, CidSource, LocalCids, RemoteCids};
+use crate::config::{ClientConfig, ServerConfig, TransportConfig};
+use crate::congestion::{Controller, ControllerFactory, NewRenoConfig};
+use crate::crypto::{initial_keys, Keys, ResetTokenKey};
+use crate::frame::{Dir, StreamId};
+use crate::recovery::{Context, LossDetection, RttEstimator, SpaceId};
+use crate::streams::{
+    OpenError, Priority, ReadError, StreamError, StreamEvent, Streams, StreamsConfig, WriteError,
+};
+use crate::transport_params::TransportParameters;
+use crate::{
+    ConnectionId, Side, StatelessResetToken, TransportError, TransportErrorCode, VarInt, Version,
+};
+
+use self::crypto_stream::CryptoStream;
+use self::keys::OneRttKeys;
+use self::log::{FrameLog, LogSpan};
+use self::tls::Tls;
+pub use self::tls::TlsStartError;
+
+/// The smallest datagram that may carry a client Initial (RFC 9000 §14.1).
+pub const MIN_INITIAL_SIZE: usize = 1200;
+
+/// Why a connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// We closed it because the peer broke the protocol.
+    TransportError(TransportError),
+    /// The peer closed it with a transport error code.
+    PeerTransportClose {
+        /// The code.
+        code: TransportErrorCode,
+        /// The reason phrase the peer sent.
+        reason: Vec<u8>,
+    },
+    /// The peer's application closed it.
+    PeerApplicationClose {
+        /// The application's code.
+        code: VarInt,
+        /// The reason phrase.
+        reason: Vec<u8>,
+    },
+    /// Our application closed it.
+    LocallyClosed,
+    /// The idle timeout expired (RFC 9000 §10.1).
+    TimedOut,
+    /// The peer sent a stateless reset (RFC 9000 §10.3).
+    Reset,
+    /// The server speaks none of our versions (RFC 9000 §6.2).
+    VersionMismatch,
+}
+
+impl core::fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::TransportError(e) => write!(f, "closed after a protocol error: {e}"),
+            Self::PeerTransportClose { code, reason } => {
+                write!(
+                    f,
+                    "peer closed: {code:?} ({})",
+                    String::from_utf8_lossy(reason)
+                )
+            }
+            Self::PeerApplicationClose { code, reason } => {
+                write!(
+                    f,
+                    "peer application closed: {code} ({})",
+                    String::from_utf8_lossy(reason)
+                )
+            }
+            Self::LocallyClosed => f.write_str("closed by the application"),
+            Self::TimedOut => f.write_str("idle timeout"),
+            Self::Reset => f.write_str("stateless reset"),
+            Self::VersionMismatch => f.write_str("no common QUIC version"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectionError {}
+
+/// Something the application should know about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The handshake completed: streams may carry 1-RTT data.
+    Connected,
+    /// The handshake is confirmed (RFC 9001 §4.1.2).
+    HandshakeConfirmed,
+    /// A stream event.
+    Stream(StreamEvent),
+    /// An unreliable datagram arrived; take it with
+    /// [`Connection::recv_datagram`].
+    DatagramReceived,
+    /// The connection is closing or closed; no more data moves.
+    Closed(ConnectionError),
+    /// All state can be dropped: the closing or draining period is over.
+    Drained,
+}
+
+/// Counters for monitoring and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// UDP datagrams sent.
+    pub datagrams_sent: u64,
+    /// UDP datagrams received (including ones later dropped).
+    pub datagrams_received: u64,
+    /// QUIC packets sent.
+    pub packets_sent: u64,
+    /// QUIC packets received and authenticated.
+    pub packets_received: u64,
+    /// Packets declared lost.
+    pub packets_lost: u64,
+    /// UDP payload bytes sent.
+    pub bytes_sent: u64,
+    /// UDP payload bytes received.
+    pub bytes_received: u64,
+    /// Key updates, either side's.
+    pub key_updates: u64,
+    /// The smoothed RTT.
+    pub rtt: Duration,
+    /// The congestion window.
+    pub cwnd: u64,
+    /// Bytes in flight.
+    pub bytes_in_flight: u64,
+}
+
+/// Where a datagram from [`Connection::poll_transmit`] goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The peer's address.
+    pub destination: SocketAddr,
+    /// How many bytes of the buffer to send.
+    pub size: usize,
+    /// The ECN codepoint to mark the datagram with.
+    pub ecn: Option<EcnCodepoint>,
+}
+
+/// The lifecycle (RFC 9000 §10).
+#[derive(Debug)]
+enum State {
+    Handshake,
+    Established,
+    /// We sent CONNECTION_CLOSE; answer packets with it until `until`.
+    Closing {
+        until: Instant,
+    },
+    /// The peer closed or reset; stay silent until `until`.
+    Draining {
+        until: Instant,
+    },
+    Drained,
+}
+
+/// The CONNECTION_CLOSE we send while closing.
+#[derive(Debug, Clone)]
+struct CloseFrame {
+    application: bool,
+    code: VarInt,
+    frame_type: Option<crate::FrameType>,
+    reason: Vec<u8>,
+}
+
+/// One packet-number space.
+struct Space {
+    id: SpaceId,
+    /// Initial and Handshake keys; 1-RTT keys live in `Connection::one_rtt`.
+    keys: Option<Keys>,
+    crypto: CryptoStream,
+    ack: AckTracker,
+    next_pn: u64,
+    /// Probe packets requested by a PTO (RFC 9002 §6.2.4).
+    probes: u8,
+    /// Whether keys were discarded (packets for this space are dropped).
+    discarded: bool,
+}
+
+impl Space {
+    fn new(id: SpaceId, max_ack_delay: Duration) -> Self {
+        let ack = match id {
+            SpaceId::Data => AckTracker::delayed(max_ack_delay),
+            _ => AckTracker::immediate(),
+        };
+        Self {
+            id,
+            keys: None,
+            crypto: CryptoStream::default(),
+            ack,
+            next_pn: 0,
+            probes: 0,
+            discarded: false,
+        }
+    }
+}
+
+/// The network path (RFC 9000 §8, §9): its address, RTT, congestion
+/// controller and the anti-amplification budget. Kept apart from the
+/// connection so that migration can swap it.
+struct Path {
+    remote: SocketAddr,
+    rtt: RttEstimator,
+    cc: Box<dyn Controller>,
+    /// Whether the peer's address is validated (RFC 9000 §8.1).
+    validated: bool,
+    /// Bytes received and sent on the path while unvalidated (RFC 9000 §8.1:
+    /// at most three times as many sent as received).
+    received: u64,
+    sent: u64,
+    mtu: u16,
+}
+
+impl Path {
+    fn amplification_budget(&self) -> usize {
+        if self.validated {
+            usize::MAX
+        } else {
+            (self.received.saturating_mul(3).saturating_sub(self.sent)) as usize
+        }
+    }
+}
+
+/// A QUIC connection; see the module docs.
+pub struct Connection {
+    side: Side,
+    version: Version,
+    state: State,
+    tls: Tls,
+    config: Arc<TransportConfig>,
+    spaces: [Space; 3],
+    one_rtt: Option<OneRttKeys>,
+    loss: LossDetection<LogSpan>,
+    log: FrameLog,
+    path: Path,
+    streams: Streams,
+    /// Our connection ID of the handshake (sequence 0).
+    local_cid: ConnectionId,
+    /// The connection IDs we issued (RFC 9000 §5.1).
+    local_cids: LocalCids,
+    /// The connection IDs the peer gave us, and their reset tokens.
+    remote_cids: RemoteCids,
+    /// Where new local connection IDs come from.
+    cid_gen: CidGen,
+    /// The DCID of the packet being processed (RFC 9000 §19.16).
+    packet_dcid: ConnectionId,
+    /// The DCID of the client's first Initial (RFC 9000 §7.3).
+    original_dcid: ConnectionId,
+    /// The SCID of the Retry we received or sent.
+    retry_scid: Option<ConnectionId>,
+    /// The token to put in client Initials (from a Retry).
+    token: Vec<u8>,
+    /// Whether the client has seen the server's first Initial (and taken
+    /// its SCID as the DCID, RFC 9000 §7.2).
+    got_server_initial: bool,
+    peer_params: Option<TransportParameters>,
+    local_params: TransportParameters,
+    handshake_confirmed: bool,
+    handshake_done_pending: bool,
+    idle_timeout: Option<Duration>,
+    last_activity: Instant,
+    /// Whether an ack-eliciting packet was sent since the last receive
+    /// (RFC 9000 §10.1 idle timer restarts).
+    sent_ack_eliciting_since_receive: bool,
+    close: Option<CloseFrame>,
+    close_pending: bool,
+    error: Option<ConnectionError>,
+    events: VecDeque<Event>,
+    path_responses: VecDeque<[u8; 8]>,
+    datagrams_in: VecDeque<Bytes>,
+    datagrams_out: VecDeque<Bytes>,
+    ping_pending: bool,
+    key_update_requested: bool,
+    stats: Stats,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("side", &self.side)
+            .field("state", &self.state)
+            .field("local_cid", &self.local_cid)
+            .field("remote_cid", &self.remote_cids.active())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a new connection starts from (the endpoint fills it in).
+pub(crate) struct ConnectionParams {
+    pub now: Instant,
+    pub remote: SocketAddr,
+    pub local_cid: ConnectionId,
+    pub remote_cid: ConnectionId,
+    pub original_dcid: ConnectionId,
+    pub retry_scid: Option<ConnectionId>,
+    pub reset_token: Option<StatelessResetToken>,
+    pub seed: u64,
+    pub version: Version,
+    /// The endpoint's key for the reset tokens of the IDs we issue.
+    pub reset_key: Arc<ResetTokenKey>,
+}
+
+/// How many connection IDs we keep issued at once (the peer's
+/// active_connection_id_limit may lower it, RFC 9000 §5.1.1).
+const MAX_LOCAL_CIDS: u64 = 4;
+
+/// Makes the connection's new local IDs: seeded random bytes, and reset
+/// tokens under the endpoint's key (RFC 9000 §10.3.2).
+struct CidGen {
+    rng: ChaCha8Rng,
+    key: Arc<ResetTokenKey>,
+    len: usize,
+}
+
+impl CidSource for CidGen {
+    fn new_cid(&mut self) -> (ConnectionId, StatelessResetToken) {
+        let mut bytes = [0u8; ConnectionId::MAX_LEN];
+        let len = self.len.min(ConnectionId::MAX_LEN);
+        self.rng.fill_bytes(&mut bytes[..len]);
+        let cid = ConnectionId::new(&bytes[..len]).unwrap_or(ConnectionId::EMPTY);
+        (cid, self.key.token(&cid))
+    }
+}
+
+impl Connection {
+    /// A client connection to `server_name` (RFC 9000 §7): the first Initial
+    /// is ready to send at once.
+    pub(crate) fn client(
+        p: ConnectionParams,
+        config: &ClientConfig,
+        server_name: &str,
+    ) -> Result<Self, TlsStartError> {
+        let transport = config.transport.clone();
+        let mut params = transport.transport_parameters();
+        params.initial_source_connection_id = Some(p.local_cid);
+        let tls = Tls::client(
+            config.tls.clone(),
+            p.version,
+            server_name,
+            params.to_vec(Side::Client, None),
+        )?;
+        let mut conn = Self::new(Side::Client, tls, transport, params, p);
+        conn.spaces[0].keys = initial_keys(conn.version, &conn.original_dcid, Side::Client).ok();
+        conn.drive_tls();
+        Ok(conn)
+    }
+
+    /// A server connection for a client's first Initial.
+    pub(crate) fn server(
+        p: ConnectionParams,
+        config: &ServerConfig,
+    ) -> Result<Self, TlsStartError> {
+        let transport = config.transport.clone();
+        let mut params = transport.transport_parameters();
+        params.original_destination_connection_id = Some(p.original_dcid);
+        params.initial_source_connection_id = Some(p.local_cid);
+        params.retry_source_connection_id = p.retry_scid;
+        params.stateless_reset_token = p.reset_token;
+        let tls = Tls::server(
+            config.tls.clone(),
+            p.version,
+            params.to_vec(Side::Server, None),
+        )?;
+        let mut conn = Self::new(Side::Server, tls, transport, params, p);
+        // RFC 9001 §5.2: keys from the DCID of the Initial being answered,
+        // which after a Retry is the Retry's SCID.
+        let dcid = conn.retry_scid.unwrap_or(conn.original_dcid);
+        conn.spaces[0].keys = initial_keys(conn.version, &dcid, Side::Server).ok();
+        Ok(conn)
+    }
+
+    fn new(
+        side: Side,
+        tls: Tls,
+        config: Arc<TransportConfig>,
+        local_params: TransportParameters,
+        p: ConnectionParams,
+    ) -> Self {
+        let mtu = config.initial_mtu.max(1200);
+        let streams_config = StreamsConfig {
+            max_stream_window: config.max_stream_receive_window,
+            max_conn_window: config.max_receive_window,
+            conn_send_buffer: config.send_buffer,
+            ..StreamsConfig::DEFAULT
+        };
+        let max_ack_delay = config.max_ack_delay;
+        Self {
+            side,
+            version: p.version,
+            state: State::Handshake,
+            tls,
+            spaces: [
+                Space::new(SpaceId::Initial, max_ack_delay),
+                Space::new(SpaceId::Handshake, max_ack_delay),
+                Space::new(SpaceId::Data, max_ack_delay),
+            ],
+            one_rtt: None,
+            loss: LossDetection::new(),
+            log: FrameLog::default(),
+            path: Path {
+                remote: p.remote,
+                rtt: RttEstimator::new(config.initial_rtt),
+                cc: NewRenoConfig::default().build(p.now, mtu),
+                // A client always knows its server's address is genuine;
+                // the server validates the client (RFC 9000 §8.1).
+                validated: side.is_client(),
+                received: 0,
+                sent: 0,
+                mtu,
+            },
+            streams: Streams::new(side, &local_params, streams_config),
+            local_cid: p.local_cid,
+            local_cids: LocalCids::new(p.local_cid, MAX_LOCAL_CIDS),
+            remote_cids: RemoteCids::new(p.remote_cid, config.active_connection_id_limit.max(2)),
+            cid_gen: CidGen {
+                rng: ChaCha8Rng::seed_from_u64(p.seed ^ 0x5eed_c1d5),
+                key: p.reset_key.clone(),
+                len: p.local_cid.len(),
+            },
+            packet_dcid: p.local_cid,
+            original_dcid: p.original_dcid,
+            retry_scid: p.retry_scid,
+            token: Vec::new(),
+            got_server_initial: false,
+            peer_params: None,
+            idle_timeout: config.max_idle_timeout,
+            local_params,
+            handshake_confirmed: false,
+            handshake_done_pending: false,
+            last_activity: p.now,
+            sent_ack_eliciting_since_receive: false,
+            close: None,
+            close_pending: false,
+            error: None,
+            events: VecDeque::new(),
+            path_responses: VecDeque::new(),
+            datagrams_in: VecDeque::new(),
+            datagrams_out: VecDeque::new(),
+            ping_pending: false,
+            key_update_requested: false,
+            stats: Stats::default(),
+            config,
+        }
+    }
+
+    /// Which side this is.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The peer's address.
+    pub fn remote_address(&self) -> SocketAddr {
+        self.path.remote
+    }
+
+    /// Our connection ID (the one the peer sends to).
+    pub fn local_cid(&self) -> ConnectionId {
+        self.local_cid
+    }
+
+    /// The next change to the set of connection IDs routed to this
+    /// connection (for the endpoint's routing table).
+    pub(crate) fn poll_cid_event(&mut self) -> Option<CidEvent> {
+        self.local_cids.poll_event()
+    }
+
+    /// Whether the handshake has completed.
+    pub fn is_established(&self) -> bool {
+        matches!(self.state, State::Established)
+    }
+
+    /// Whether the connection is closing, draining or drained.
+    pub fn is_closed(&self) -> bool {
+        matches!(
+            self.state,
+            State::Closing { .. } | State::Draining { .. } | State::Drained
+        )
+    }
+
+    /// Whether all state may be dropped.
+    pub fn is_drained(&self) -> bool {
+        matches!(self.state, State::Drained)
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn error(&self) -> Option<&ConnectionError> {
+        self.error.as_ref()
+    }
+
+    /// The negotiated ALPN protocol, once the handshake has got that far.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.tls.alpn()
+    }
+
+    /// The peer's certificate chain, end entity first.
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.tls.peer_certificates()
+    }
+
+    /// The negotiated TLS cipher suite.
+    pub fn cipher_suite(&self) -> Option<rustls::SupportedCipherSuite> {
+        self.tls.cipher_suite()
+    }
+
+    /// The SNI the client asked for (server side).
+    pub fn server_name(&self) -> Option<&str> {
+        self.tls.server_name()
+    }
+
+    /// The peer's transport parameters, once received.
+    pub fn peer_params(&self) -> Option<&TransportParameters> {
+        self.peer_params.as_ref()
+    }
+
+    /// Counters and the path's current estimates.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.rtt = self.path.rtt.smoothed();
+        s.cwnd = self.path.cc.window();
+        s.bytes_in_flight = self.loss.bytes_in_flight();
+        s
+    }
+
+    /// The next application event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        self.streams.poll_event().map(Event::Stream)
+    }
+
+    // ---- streams -------------------------------------------------------
+
+    /// Opens a stream, if the peer's stream limit allows (RFC 9000 §4.6).
+    pub fn open_stream(&mut self, dir: Dir) -> Result<StreamId, OpenError> {
+        self.streams.open(dir)
+    }
+
+    /// The next stream the peer opened, if any.
+    pub fn accept_stream(&mut self, dir: Dir) -> Option<StreamId> {
+        self.streams.accept(dir)
+    }
+
+    /// Copies as much of `data` as flow control and buffers allow into the
+    /// stream; returns how much was taken.
+    pub fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, WriteError> {
+        self.streams.write(id, data)
+    }
+
+    /// Like [`Connection::write`], without copying.
+    pub fn write_bytes(&mut self, id: StreamId, data: Bytes) -> Result<usize, WriteError> {
+        self.streams.write_bytes(id, data)
+    }
+
+    /// Ends the stream's send side (FIN).
+    pub fn finish(&mut self, id: StreamId) -> Result<(), StreamError> {
+        self.streams.finish(id)
+    }
+
+    /// Abandons the stream's send side with RESET_STREAM.
+    pub fn reset(&mut self, id: StreamId, code: VarInt) -> Result<(), StreamError> {
+        self.streams.reset(id, code)
+    }
+
+    /// Asks the peer to stop sending with STOP_SENDING.
+    pub fn stop(&mut self, id: StreamId, code: VarInt) -> Result<(), StreamError> {
+        self.streams.stop(id, code)
+    }
+
+    /// Reads in-order data into `buf`: `Ok(Some((n, fin)))`, or `Ok(None)`
+    /// when nothing is available yet.
+    pub fn read(
+        &mut self,
+        id: StreamId,
+        buf: &mut [u8],
+    ) -> Result<Option<(usize, bool)>, ReadError> {
+        self.streams.read(id, buf)
+    }
+
+    /// Reads the next in-order chunk of at most `max` bytes without copying.
+    pub fn read_chunk(
+        &mut self,
+        id: StreamId,
+        max: usize,
+    ) -> Result<Option<(Bytes, bool)>, ReadError> {
+        self.streams.read_chunk(id, max)
+    }
+
+    /// Sets a stream's priority (RFC 9218 urgency and incremental flag).
+    pub fn set_priority(
+        &mut self,
+        id: StreamId,
+        urgency: u8,
+        incremental: bool,
+    ) -> Result<(), StreamError> {
+        self.streams.set_priority(id, urgency, incremental)
+    }
+
+    /// A stream's priority.
+    pub fn priority(&self, id: StreamId) -> Option<Priority> {
+        self.streams.priority(id)
+    }
+
+    // ---- datagrams (RFC 9221) -----------------------------------------
+
+    /// The largest datagram payload the peer accepts now, or `None` if it
+    /// does not accept datagrams.
+    pub fn max_datagram_size(&self) -> Option<usize> {
+        let peer = self
+            .peer_params
+            .as_ref()?
+            .max_datagram_frame_size?
+            .into_inner();
+        // Frame type and length prefix take up to 1 + 2 bytes in practice.
+        let path = usize::from(self.path.mtu).saturating_sub(1 + 20 + 4 + 16 + 3);
+        Some(
+            (peer.min(u64::from(u16::MAX)) as usize)
+                .saturating_sub(3)
+                .min(path),
+        )
+    }
+
+    /// Queues an unreliable datagram. The oldest queued datagram is dropped
+    /// when the queue is full.
+    pub fn send_datagram(&mut self, data: Bytes) -> Result<(), DatagramError> {
+        let max = self
+            .max_datagram_size()
+            .ok_or(DatagramError::UnsupportedByPeer)?;
+        if data.len() > max {
+            return Err(DatagramError::TooLarge);
+        }
+        if self.datagrams_out.len() >= self.config.datagram_queue_len {
+            self.datagrams_out.pop_front();
+        }
+        self.datagrams_out.push_back(data);
+        Ok(())
+    }
+
+    /// Takes the oldest received datagram.
+    pub fn recv_datagram(&mut self) -> Option<Bytes> {
+        self.datagrams_in.pop_front()
+    }
+
+    // ---- lifecycle -------------------------------------------------------
+
+    /// Closes the connection with an application error code and reason
+    /// (RFC 9000 §10.2).
+    pub fn close(&mut self, now: Instant, code: VarInt, reason: &[u8]) {
+        if self.is_closed() {
+            return;
+        }
+        self.start_closing(
+            now,
+            CloseFrame {
+                application: true,
+                code,
+                frame_type: None,
+                reason: reason.to_vec(),
+            },
+            ConnectionError::LocallyClosed,
+        );
+    }
+
+    /// Starts a key update now, if one is allowed (RFC 9001 §6.1).
+    pub fn initiate_key_update(&mut self) {
+        self.key_update_requested = true;
+    }
+
+    /// Queues a PING (for keep-alive or to elicit an ACK).
+    pub fn ping(&mut self) {
+        self.ping_pending = true;
+    }
+
+    fn start_closing(&mut self, now: Instant, frame: CloseFrame, error: ConnectionError) {
+        let until = now + self.pto_base() * 3;
+        self.state = State::Closing { until };
+        self.close = Some(frame);
+        self.close_pending = true;
+        self.report_closed(error);
+    }
+
+    fn start_draining(&mut self, now: Instant, error: ConnectionError) {
+        let until = now + self.pto_base() * 3;
+        self.state = State::Draining { until };
+        self.report_closed(error);
+    }
+
+    fn report_closed(&mut self, error: ConnectionError) {
+        if self.error.is_none() {
+            self.error = Some(error.clone());
+            self.events.push_back(Event::Closed(error));
+        }
+    }
+
+    /// Closes because the peer broke the protocol: the one place a
+    /// `TransportError` becomes CONNECTION_CLOSE.
+    fn protocol_error(&mut self, now: Instant, e: TransportError) {
+        if self.is_closed() {
+            return;
+        }
+        let frame = CloseFrame {
+            application: false,
+            code: VarInt::saturating(e.code.0),
+            frame_type: Some(e.frame_type.unwrap_or(crate::FrameType::PADDING)),
+            reason: e.reason.as_bytes().to_vec(),
+        };
+        self.start_closing(now, frame, ConnectionError::TransportError(e));
+    }
+
+    fn pto_base(&self) -> Duration {
+        self.path.rtt.pto_base() + self.max_ack_delay()
+    }
+
+    fn max_ack_delay(&self) -> Duration {
+        self.peer_params
+            .as_ref()
+            .map_or(Duration::from_millis(25), |p| p.max_ack_delay())
+    }
+
+    fn recovery_context(&self) -> Context {
+        let mut ctx = Context::new(self.side);
+        ctx.max_ack_delay = self.max_ack_delay();
+        ctx.handshake_confirmed = self.handshake_confirmed;
+        ctx.peer_completed_address_validation = self.side.is_server()
+            || self.handshake_confirmed
+            || self.spaces[1].discarded
+            || self
+                .loss
+                .space(SpaceId::Handshake)
+                .largest_acked()
+                .is_some();
+        ctx.has_handshake_keys = self.spaces[1].keys.is_some();
+        ctx.at_amplification_limit = self.path.amplification_budget() < MIN_INITIAL_SIZE;
+        ctx
+    }
+
+    /// The effective idle timeout (RFC 9000 §10.1): the smaller of both
+    /// sides' non-zero values, and at least three PTOs.
+    fn effective_idle_timeout(&self) -> Option<Duration> {
+        let peer = self.peer_params.as_ref().and_then(|p| p.max_idle_timeout());
+        let t = match (self.idle_timeout, peer) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(t.max(self.pto_base() * 3))
+    }
+
+    /// When [`Connection::handle_timeout`] must next run.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Closing { until } | State::Draining { until } => return Some(until),
+            State::Drained => return None,
+            _ => {}
+        }
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        consider(
+            self.effective_idle_timeout()
+                .map(|d| self.last_activity + d),
+        );
+        consider(self.loss.timeout(&self.path.rtt, &self.recovery_context()));
+        for space in &self.spaces {
+            if space.keys.is_some() || space.id == SpaceId::Data {
+                consider(space.ack.ack_deadline());
+            }
+        }
+        if let Some(one_rtt) = &self.one_rtt {
+            consider(one_rtt.prev_remote.as_ref().map(|(_, until)| *until));
+        }
+        if let Some(interval) = self.config.keep_alive_interval {
+            if self.is_established() {
+                consider(Some(self.last_activity + interval));
+            }
+        }
+        next
+    }
+
+    /// Runs the timers due at `now` (RFC 9002 §6, RFC 9000 §10).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            State::Closing { until } | State::Draining { until } => {
+                if now >= until {
+                    self.state = State::Drained;
+                    self.events.push_back(Event::Drained);
+                }
+                return;
+            }
+            State::Drained => return,
+            _ => {}
+        }
+        if let Some(idle) = self.effective_idle_timeout() {
+            if now >= self.last_activity + idle {
+                // RFC 9000 §10.1: silently close and discard state.
+                self.report_closed(ConnectionError::TimedOut);
+                self.state = State::Drained;
+                self.events.push_back(Event::Drained);
+                return;
+            }
+        }
+        if let Some(one_rtt) = &mut self.one_rtt {
+            if one_rtt
+                .prev_remote
+                .as_ref()
+                .is_some_and(|(_, until)| now >= *until)
+            {
+                one_rtt.prev_remote = None;
+            }
+        }
+        if let Some(interval) = self.config.keep_alive_interval {
+            if self.is_established() && now >= self.last_activity + interval {
+                self.ping_pending = true;
+            }
+        }
+        self.run_loss_timer(now);
+    }
+
+    fn run_loss_timer(&mut self, now: Instant) {
+        let ctx = self.recovery_context();
+        let Self {
+            loss,
+            path,
+            log,
+            spaces,
+            streams,
+            stats,
+            handshake_done_pending,
+            local_cids,
+            remote_cids,
+            ..
+        } = self;
+        let mut lost_packets = 0;
+        let fired = loss.on_loss_detection_timeout(
+            now,
+            crate::recovery::PathRef::new(&mut path.rtt, &mut *path.cc),
+            &ctx,
+            |event| {
+                lost_packets += 1;
+                let space = &mut spaces[event.space as usize];
+                let mut parts = recv::Parts {
+                    space,
+                    streams,
+                    handshake_done: handshake_done_pending,
+                    local_cids,
+                    remote_cids,
+                };
+                log.take(event.packet.record, |r| parts.lost(r));
+            },
+        );
+        stats.packets_lost += lost_packets;
+        match fired {
+            Some(crate::recovery::Timeout::Probe { space, packets }) => {
+                self.spaces[space as usize].probes = packets;
+            }
+            Some(crate::recovery::Timeout::AntiDeadlock { space }) => {
+                self.spaces[space as usize].probes = 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// Completes handshake bookkeeping after TLS made progress.
+    fn drive_tls(&mut self) {
+        let mut outputs = Vec::new();
+        self.tls.write(|o| outputs.push(o));
+        for o in outputs {
+            match o {
+                tls::TlsOutput::Data(level, data) => {
+                    let space = match level {
+                        crate::Level::Initial => 0,
+                        crate::Level::Handshake => 1,
+                        _ => 2,
+                    };
+                    self.spaces[space].crypto.write(&data);
+                }
+                tls::TlsOutput::Keys(change) => match *change {
+                    rustls::quic::KeyChange::Handshake { keys } => {
+                        self.spaces[1].keys = Some(keys.into());
+                    }
+                    rustls::quic::KeyChange::OneRtt { keys, next } => {
+                        self.one_rtt = Some(OneRttKeys::new(keys.into(), next.into()));
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// A datagram could not be queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DatagramError {
+    /// The peer did not advertise max_datagram_frame_size (RFC 9221 §3), or
+    /// the handshake has not got that far.
+    UnsupportedByPeer,
+    /// Larger than [`Connection::max_datagram_size`].
+    TooLarge,
+}
+
+impl core::fmt::Display for DatagramError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::UnsupportedByPeer => "the peer does not accept datagrams",
+            Self::TooLarge => "datagram too large",
+        })
+    }
+}
+
+impl std::error::Error for DatagramError {}

@@ -1,0 +1,566 @@
+//! The receive path: datagrams to packets to frames (RFC 9000 §12, §13).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::log::Record;
+use super::{Connection, ConnectionError, Event, Space, State};
+use crate::ack::EcnCodepoint;
+use crate::cid_manager::{LocalCids, RemoteCids};
+use crate::crypto::{initial_keys, verify_retry_integrity};
+use crate::frame::{Frame, Frames};
+use crate::packet::{potential_stateless_reset, CoalescedPackets, Header, PartialPacket};
+use crate::recovery::{Fate, PathRef, SpaceId};
+use crate::streams::Streams;
+use crate::{ConnectionId, Level, Side, TransportError, TransportErrorCode, VarInt};
+
+/// How many PATH_RESPONSE frames we owe at most; more challenges than that
+/// between two sends are answered only in part (RFC 9000 §8.2.2 allows it).
+const MAX_PATH_RESPONSES: usize = 4;
+
+/// The components a sent packet's records go back to.
+pub(super) struct Parts<'a> {
+    pub space: &'a mut Space,
+    pub streams: &'a mut Streams,
+    pub handshake_done: &'a mut bool,
+    pub local_cids: &'a mut LocalCids,
+    pub remote_cids: &'a mut RemoteCids,
+}
+
+impl Parts<'_> {
+    /// Gives a lost frame back to the component that wrote it.
+    pub fn lost(&mut self, r: Record) {
+        match r {
+            Record::Crypto(c) => self.space.crypto.on_lost(c),
+            Record::Stream(s) => self.streams.on_lost(s),
+            Record::HandshakeDone => *self.handshake_done = true,
+            Record::Cid(c) => {
+                self.local_cids.on_lost(c);
+                self.remote_cids.on_lost(c);
+            }
+            // A lost ACK is not resent: the next ACK carries its ranges.
+            Record::Ack(_) => {}
+        }
+    }
+
+    /// Tells the component that wrote a frame that the peer has it.
+    fn acked(&mut self, r: Record) {
+        match r {
+            Record::Ack(a) => self.space.ack.on_ack_acked(a),
+            Record::Stream(s) => self.streams.on_acked(s),
+            Record::Cid(c) => {
+                self.local_cids.on_acked(c);
+                self.remote_cids.on_acked(c);
+            }
+            Record::Crypto(_) | Record::HandshakeDone => {}
+        }
+    }
+}
+
+fn space_index(level: Level) -> Option<usize> {
+    match level {
+        Level::Initial => Some(0),
+        Level::Handshake => Some(1),
+        Level::OneRtt => Some(2),
+        // 0-RTT is not accepted (no session resumption yet): such packets
+        // are dropped, which RFC 9000 §12.3/RFC 9001 §4.6.2 allow.
+        Level::ZeroRtt => None,
+    }
+}
+
+impl Connection {
+    /// Processes one UDP datagram from `remote` (all of its coalesced
+    /// packets), in place. Runs the timers due at `now` first.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        data: &mut [u8],
+    ) {
+        self.handle_timeout(now);
+        if matches!(self.state, State::Drained | State::Draining { .. }) {
+            return;
+        }
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += data.len() as u64;
+        if !self.path.validated {
+            self.path.received += data.len() as u64;
+        }
+        if let State::Closing { .. } = self.state {
+            // RFC 9000 §10.2.1: answer with CONNECTION_CLOSE, no more.
+            self.close_pending = true;
+            return;
+        }
+        let reset = potential_stateless_reset(data);
+        let mut authenticated = false;
+        let mut first_dcid: Option<ConnectionId> = None;
+        for packet in CoalescedPackets::new(data, self.local_cid.len(), false) {
+            let Ok(packet) = packet else { break };
+            // RFC 9000 §12.2: coalesced packets with another DCID are dropped.
+            let Ok(dcid) = ConnectionId::new(packet.dst_cid()) else {
+                continue;
+            };
+            if *first_dcid.get_or_insert(dcid) != dcid {
+                continue;
+            }
+            self.packet_dcid = dcid;
+            authenticated |= self.handle_packet(now, remote, ecn, packet);
+            if self.is_closed() {
+                return;
+            }
+        }
+        if !authenticated {
+            // RFC 9000 §10.3.1: a datagram that fails to decrypt and ends
+            // with the peer's reset token is a stateless reset.
+            if reset.is_some_and(|token| self.remote_cids.is_stateless_reset(&token)) {
+                self.start_draining(now, ConnectionError::Reset);
+            }
+        }
+    }
+
+    /// Handles one packet; returns whether it was authentic.
+    fn handle_packet(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        packet: PartialPacket<'_>,
+    ) -> bool {
+        match packet.header() {
+            Header::VersionNegotiation { versions, .. } => {
+                // RFC 9000 §6.2: a client that receives a VN listing none of
+                // its versions abandons the attempt; one listing its own
+                // version, or arriving after any valid packet, is ignored.
+                if self.side.is_client()
+                    && self.stats.packets_received == 0
+                    && !versions.contains(self.version)
+                {
+                    self.report_closed(ConnectionError::VersionMismatch);
+                    self.state = State::Drained;
+                    self.events.push_back(Event::Drained);
+                }
+                return false;
+            }
+            Header::Retry { .. } => {
+                self.handle_retry(now, &packet);
+                return false;
+            }
+            _ => {}
+        }
+        if packet.version().is_some_and(|v| v != self.version) {
+            return false;
+        }
+        let Some(level) = packet.level() else {
+            return false;
+        };
+        let Some(idx) = space_index(level) else {
+            return false;
+        };
+        let _ = remote; // one path for now: migration is not handled yet
+        if self.open(now, idx, packet, ecn).is_none() {
+            return false;
+        }
+        self.stats.packets_received += 1;
+        self.last_activity = now;
+        self.sent_ack_eliciting_since_receive = false;
+        true
+    }
+
+    /// Removes protection and processes the frames; returns the packet
+    /// number if the packet was authentic and processed.
+    fn open(
+        &mut self,
+        now: Instant,
+        idx: usize,
+        packet: PartialPacket<'_>,
+        ecn: Option<EcnCodepoint>,
+    ) -> Option<u64> {
+        let level = packet.level()?;
+        let src_cid = match packet.header() {
+            Header::Initial { src_cid, .. } | Header::Handshake { src_cid, .. } => Some(src_cid),
+            _ => None,
+        };
+        if self.spaces[idx].discarded {
+            return None;
+        }
+        let largest = self.spaces[idx].ack.largest_received();
+        let pto = self.pto_base();
+        let (opened, rotated) = if idx == 2 {
+            let keys = self.one_rtt.as_mut()?;
+            let unprotected = packet
+                .remove_header_protection(largest, &*keys.header.remote)
+                .ok()?;
+            let pn = unprotected.pn();
+            if self.spaces[2].ack.is_duplicate(pn) {
+                return None;
+            }
+            // RFC 9001 §6.3: a flipped key phase is the peer's key update,
+            // unless the packet is older than the current phase.
+            let (key, rotate) = if unprotected.key_phase() == keys.phase {
+                (&*keys.packet.remote, false)
+            } else if keys.first_received_in_phase.is_some_and(|first| pn < first) {
+                (&*keys.prev_remote.as_ref()?.0, false)
+            } else {
+                (&*keys.next.remote, true)
+            };
+            (unprotected.decrypt(key), rotate)
+        } else {
+            let keys = self.spaces[idx].keys.as_ref()?;
+            (
+                packet.open(largest, &*keys.header.remote, &*keys.packet.remote),
+                false,
+            )
+        };
+        let opened = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                if let Some(err) = e.transport_error() {
+                    self.protocol_error(now, err);
+                }
+                return None;
+            }
+        };
+        let pn = opened.pn();
+        if let Some(keys) = self.one_rtt.as_mut().filter(|_| idx == 2) {
+            if rotated {
+                keys.rotate(now + pto * 3);
+                self.stats.key_updates += 1;
+            }
+            keys.first_received_in_phase.get_or_insert(pn);
+        }
+        if self.spaces[idx].ack.is_duplicate(pn) {
+            return None;
+        }
+        // RFC 9000 §7.2: the client adopts the server's SCID from its first
+        // Initial as its DCID.
+        if self.side.is_client() && level == Level::Initial && !self.got_server_initial {
+            if let Some(src) = src_cid {
+                self.remote_cids.update_initial(src);
+            }
+            self.got_server_initial = true;
+        }
+        // RFC 9000 §8.1: a Handshake packet from the client proves its address.
+        if self.side.is_server() && level == Level::Handshake {
+            self.path.validated = true;
+            // RFC 9001 §4.9.1: the server discards Initial keys on the
+            // first Handshake packet it processes.
+            self.discard_space(now, 0);
+        }
+        let mut ack_eliciting = false;
+        let mut frames = 0usize;
+        for frame in Frames::new(opened.payload()) {
+            let result = frame.and_then(|f| {
+                f.ty().check_allowed(level)?;
+                ack_eliciting |= f.is_ack_eliciting();
+                frames += 1;
+                self.handle_frame(now, idx, f)
+            });
+            if let Err(e) = result {
+                self.protocol_error(now, e);
+                return None;
+            }
+            if self.is_closed() {
+                return None;
+            }
+        }
+        if frames == 0 {
+            // RFC 9000 §12.4: a packet without frames is a PROTOCOL_VIOLATION.
+            self.protocol_error(
+                now,
+                TransportError::protocol_violation("packet without frames"),
+            );
+            return None;
+        }
+        self.spaces[idx]
+            .ack
+            .on_packet_received(pn, now, ack_eliciting, ecn);
+        Some(pn)
+    }
+
+    /// A Retry (RFC 9000 §17.2.5.2): accepted once, before any server
+    /// Initial, if its integrity tag verifies.
+    fn handle_retry(&mut self, now: Instant, packet: &PartialPacket<'_>) {
+        if self.side.is_server() || self.got_server_initial || self.retry_scid.is_some() {
+            return;
+        }
+        let Header::Retry { src_cid, token, .. } = packet.header() else {
+            return;
+        };
+        let bytes = packet.as_bytes();
+        let Some(split) = bytes.len().checked_sub(16) else {
+            return;
+        };
+        let (without_tag, tag) = bytes.split_at(split);
+        if token.is_empty()
+            || !verify_retry_integrity(self.version, &self.original_dcid, without_tag, tag)
+        {
+            return;
+        }
+        self.token = token.to_vec();
+        self.remote_cids.update_initial(src_cid);
+        self.retry_scid = Some(src_cid);
+        // RFC 9001 §5.2: new Initial keys from the Retry's SCID; the
+        // ClientHello goes again with the token.
+        self.spaces[0].keys = initial_keys(self.version, &src_cid, Side::Client).ok();
+        let Self { loss, log, .. } = self;
+        loss.discard_space(now, SpaceId::Initial, |e| log.take(e.packet.record, |_| {}));
+        self.spaces[0].crypto.resend_all();
+    }
+
+    /// Handles one frame of an authenticated packet in space `idx`.
+    fn handle_frame(
+        &mut self,
+        now: Instant,
+        idx: usize,
+        frame: Frame<'_>,
+    ) -> Result<(), TransportError> {
+        use crate::coding::Encode;
+        match frame {
+            Frame::Padding { .. } | Frame::Ping => {}
+            Frame::Ack(ack) => self.handle_ack(now, idx, &ack)?,
+            Frame::Crypto(f) => {
+                let Self { spaces, tls, .. } = self;
+                spaces[idx].crypto.on_frame(&f, |data| tls.read(data))?;
+                self.drive_tls();
+                self.handshake_progress(now)?;
+            }
+            Frame::NewToken { .. } => {
+                // RFC 9000 §19.7: servers MUST treat NEW_TOKEN as PROTOCOL_VIOLATION.
+                if self.side.is_server() {
+                    return Err(TransportError::protocol_violation(
+                        "NEW_TOKEN from a client",
+                    ));
+                }
+                // Tokens are not stored for later connections (yet).
+            }
+            Frame::NewConnectionId(f) => self.remote_cids.on_new_connection_id(&f)?,
+            Frame::RetireConnectionId { sequence } => {
+                let Self {
+                    local_cids,
+                    cid_gen,
+                    packet_dcid,
+                    ..
+                } = self;
+                local_cids.on_retire_connection_id(sequence, packet_dcid, cid_gen)?;
+            }
+            Frame::PathChallenge(data) => {
+                if self.path_responses.len() < MAX_PATH_RESPONSES {
+                    self.path_responses.push_back(data);
+                }
+            }
+            // We send no PATH_CHALLENGE yet, so any response is unsolicited
+            // and ignored (RFC 9000 §8.2.3 only acts on matching data).
+            Frame::PathResponse(_) => {}
+            Frame::ConnectionClose(c) => {
+                let reason = c.reason.to_vec();
+                let error = match c.transport_code() {
+                    Some(code) => ConnectionError::PeerTransportClose { code, reason },
+                    None => ConnectionError::PeerApplicationClose {
+                        code: c.error_code,
+                        reason,
+                    },
+                };
+                // RFC 9000 §10.2.2: enter draining; send nothing more.
+                self.start_draining(now, error);
+            }
+            Frame::HandshakeDone => {
+                // RFC 9000 §19.20: a server MUST treat HANDSHAKE_DONE as
+                // PROTOCOL_VIOLATION.
+                if self.side.is_server() {
+                    return Err(TransportError::protocol_violation(
+                        "HANDSHAKE_DONE from a client",
+                    ));
+                }
+                self.confirm_handshake(now);
+            }
+            Frame::Datagram(d) => {
+                // RFC 9221 §3: DATAGRAM without support, or larger than we
+                // allow, is PROTOCOL_VIOLATION.
+                let max = self.config.max_datagram_frame_size.map_or(0, usize::from);
+                if self.config.max_datagram_frame_size.is_none() || frame.encoded_len() > max {
+                    return Err(TransportError::protocol_violation(
+                        "unexpected or oversized DATAGRAM",
+                    )
+                    .with_frame(d.ty()));
+                }
+                if self.datagrams_in.len() >= self.config.datagram_queue_len {
+                    self.datagrams_in.pop_front();
+                }
+                self.datagrams_in
+                    .push_back(bytes::Bytes::copy_from_slice(d.data));
+                self.events.push_back(Event::DatagramReceived);
+            }
+            other => {
+                if !self.streams.on_frame(&other)? {
+                    return Err(TransportError::protocol_violation("unhandled frame")
+                        .with_frame(other.ty()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_ack(
+        &mut self,
+        now: Instant,
+        idx: usize,
+        ack: &crate::frame::AckFrame<'_>,
+    ) -> Result<(), TransportError> {
+        let delay = match (idx, &self.peer_params) {
+            (2, Some(p)) => p.decode_ack_delay(VarInt::saturating(ack.ack_delay())),
+            _ => Duration::ZERO,
+        };
+        let ctx = self.recovery_context();
+        let space_id = self.spaces[idx].id;
+        let Self {
+            loss,
+            path,
+            log,
+            spaces,
+            streams,
+            stats,
+            handshake_done_pending,
+            local_cids,
+            remote_cids,
+            ..
+        } = self;
+        let mut parts = Parts {
+            space: &mut spaces[idx],
+            streams,
+            handshake_done: handshake_done_pending,
+            local_cids,
+            remote_cids,
+        };
+        let outcome = loss.on_ack_received(
+            now,
+            space_id,
+            ack.iter(),
+            delay,
+            PathRef::new(&mut path.rtt, &mut *path.cc),
+            &ctx,
+            |event| match event.fate {
+                Fate::Acked => log.take(event.packet.record, |r| parts.acked(r)),
+                Fate::Lost => {
+                    stats.packets_lost += 1;
+                    log.take(event.packet.record, |r| parts.lost(r));
+                }
+                _ => log.take(event.packet.record, |_| {}),
+            },
+        )?;
+        if idx == 2 {
+            if let (Some(keys), Some(largest)) = (self.one_rtt.as_mut(), outcome.ack.largest) {
+                if keys
+                    .first_sent_in_phase
+                    .is_some_and(|first| largest >= first)
+                {
+                    keys.phase_acked = true;
+                }
+            }
+            // RFC 9001 §4.1.2: a client MAY consider the handshake confirmed
+            // when a 1-RTT packet it sent is acknowledged.
+            if self.side.is_client() && outcome.ack.newly_acked > 0 {
+                self.confirm_handshake(now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what TLS achieved: the peer's transport parameters, and the
+    /// end of the handshake (RFC 9001 §4.1.1).
+    fn handshake_progress(&mut self, now: Instant) -> Result<(), TransportError> {
+        if self.peer_params.is_none() {
+            if let Some(bytes) = self.tls.transport_parameters() {
+                let params =
+                    crate::transport_params::TransportParameters::decode(bytes, self.side.peer())?;
+                self.validate_peer_cids(&params)?;
+                self.streams.set_peer_params(&params);
+                if let Some(token) = params
+                    .stateless_reset_token
+                    .filter(|_| self.side.is_client())
+                {
+                    self.remote_cids.set_initial_reset_token(token);
+                }
+                self.peer_params = Some(params);
+            }
+        }
+        if matches!(self.state, State::Handshake) && !self.tls.is_handshaking() {
+            if self.peer_params.is_none() {
+                return Err(TransportError::new(
+                    TransportErrorCode::crypto(109), // missing_extension
+                    "no transport parameters",
+                ));
+            }
+            self.state = State::Established;
+            self.events.push_back(Event::Connected);
+            // RFC 9000 §5.1.1: offer spare IDs up to the peer's limit.
+            if let Some(limit) = self
+                .peer_params
+                .as_ref()
+                .map(|p| p.active_connection_id_limit.into_inner())
+            {
+                let Self {
+                    local_cids,
+                    cid_gen,
+                    ..
+                } = self;
+                local_cids.set_peer_limit(limit, cid_gen);
+            }
+            if self.side.is_server() {
+                // RFC 9001 §4.1.2: the server's handshake is confirmed on
+                // completion; it tells the client with HANDSHAKE_DONE.
+                self.handshake_done_pending = true;
+                self.confirm_handshake(now);
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 9000 §7.3: the connection IDs in the handshake must match the
+    /// transport parameters, or the handshake was tampered with.
+    fn validate_peer_cids(
+        &self,
+        p: &crate::transport_params::TransportParameters,
+    ) -> Result<(), TransportError> {
+        let err = TransportError::transport_parameter;
+        if p.initial_source_connection_id != Some(self.remote_cids.active()) {
+            return Err(err("initial_source_connection_id does not match"));
+        }
+        if self.side.is_client() {
+            if p.original_destination_connection_id != Some(self.original_dcid) {
+                return Err(err("original_destination_connection_id does not match"));
+            }
+            if p.retry_source_connection_id != self.retry_scid {
+                return Err(err("retry_source_connection_id does not match"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The handshake is confirmed (RFC 9001 §4.1.2): Handshake keys go.
+    pub(super) fn confirm_handshake(&mut self, now: Instant) {
+        if self.handshake_confirmed {
+            return;
+        }
+        self.handshake_confirmed = true;
+        // RFC 9001 §4.9.2: discard Handshake keys once confirmed.
+        self.discard_space(now, 1);
+        self.events.push_back(Event::HandshakeConfirmed);
+    }
+
+    /// Discards a space's keys and in-flight packets (RFC 9001 §4.9).
+    pub(super) fn discard_space(&mut self, now: Instant, idx: usize) {
+        if self.spaces[idx].discarded {
+            return;
+        }
+        let Self {
+            loss, log, spaces, ..
+        } = self;
+        loss.discard_space(now, spaces[idx].id, |e| log.take(e.packet.record, |_| {}));
+        let space = &mut spaces[idx];
+        space.keys = None;
+        space.discarded = true;
+        space.probes = 0;
+        space.crypto = Default::default();
+    }
+}

@@ -1,0 +1,552 @@
+//! The send path: packet assembly straight into the caller's buffer
+//! (RFC 9000 §12.2, §13, §14; RFC 9001 §5).
+//!
+//! One call fills one datagram: a packet per space that has something to
+//! send, coalesced Initial, Handshake, 1-RTT in that order. Each space's
+//! components write their own frames into the packet; records of what was
+//! written go to the frame log. Packets are sealed once the datagram is
+//! complete, because padding to 1200 bytes goes into the last packet.
+
+use std::time::Instant;
+
+use smallvec::SmallVec;
+
+use super::log::Record;
+use super::{Connection, State, Transmit, MIN_INITIAL_SIZE};
+use crate::coding::{Encode, Encoder, SliceWriter};
+use crate::frame::{ConnectionClose, DatagramFrame, Frame};
+use crate::packet::{seal, Header, HeaderLayout, PacketNumber};
+use crate::recovery::{SentPacket, SpaceId};
+use crate::streams::StreamRecord;
+use crate::{FrameType, Side, TransportErrorCode, VarInt};
+
+/// A packet written but not yet sealed.
+struct Built {
+    idx: usize,
+    start: usize,
+    layout: HeaderLayout,
+    pn: PacketNumber,
+    payload_len: usize,
+    tag_len: usize,
+    span: super::log::LogSpan,
+    ack_eliciting: bool,
+    padded: bool,
+}
+
+impl Built {
+    fn end(&self) -> usize {
+        self.start + self.layout.header_len() + self.payload_len + self.tag_len
+    }
+}
+
+/// Lets `Streams::write_frames` record into the frame log.
+struct StreamRecords<'a>(&'a mut super::log::FrameLog);
+
+impl Extend<StreamRecord> for StreamRecords<'_> {
+    fn extend<T: IntoIterator<Item = StreamRecord>>(&mut self, iter: T) {
+        for r in iter {
+            self.0.push(Record::Stream(r));
+        }
+    }
+}
+
+/// Lets the connection-ID components record into the frame log.
+struct CidRecords<'a>(&'a mut super::log::FrameLog, bool);
+
+impl Extend<crate::cid_manager::CidRecord> for CidRecords<'_> {
+    fn extend<T: IntoIterator<Item = crate::cid_manager::CidRecord>>(&mut self, iter: T) {
+        for r in iter {
+            self.0.push(Record::Cid(r));
+            self.1 = true;
+        }
+    }
+}
+
+impl Connection {
+    /// Writes the next datagram into `buf` and says where it goes, or
+    /// returns `None` when there is nothing to send now. Runs the timers
+    /// due at `now` first. Allocates nothing per datagram.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.handle_timeout(now);
+        match self.state {
+            State::Drained | State::Draining { .. } => return None,
+            State::Closing { .. } => return self.transmit_close(now, buf),
+            _ => {}
+        }
+        self.maybe_update_keys(now);
+        let limit = buf
+            .len()
+            .min(usize::from(self.path.mtu))
+            .min(self.path.amplification_budget());
+        let mut built: SmallVec<[Built; 3]> = SmallVec::new();
+        let mut len = 0;
+        let mut pad_to = 0usize;
+        for idx in 0..3 {
+            let min_len = if idx == 2 {
+                pad_to.saturating_sub(len)
+            } else {
+                0
+            };
+            if let Some(b) = self.build_packet(now, idx, &mut buf[..limit], len, min_len) {
+                len = b.end();
+                // RFC 9000 §14.1: datagrams with a client Initial, or a
+                // server's ack-eliciting Initial, are at least 1200 bytes.
+                if idx == 0 && (self.side.is_client() || b.ack_eliciting) {
+                    pad_to = MIN_INITIAL_SIZE;
+                }
+                built.push(b);
+            }
+        }
+        let last = built.last_mut()?;
+        if len < pad_to {
+            if limit < pad_to {
+                // Not enough budget (amplification limit) to send a
+                // properly padded Initial: send nothing rather than a
+                // datagram the peer must drop.
+                for b in &built {
+                    self.unbuild(b);
+                }
+                return None;
+            }
+            let extra = pad_to - len;
+            let at = last.start + last.layout.header_len() + last.payload_len;
+            buf[at..at + extra].fill(0);
+            last.payload_len += extra;
+            last.padded = true;
+            len = pad_to;
+        }
+        for b in &built {
+            self.seal_and_record(now, buf, b);
+        }
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += len as u64;
+        if !self.path.validated {
+            self.path.sent += len as u64;
+        }
+        Some(Transmit {
+            destination: self.path.remote,
+            size: len,
+            ecn: None,
+        })
+    }
+
+    /// RFC 9001 §6: start a key update when asked or when the
+    /// confidentiality limit nears, once the previous one is acknowledged.
+    fn maybe_update_keys(&mut self, now: Instant) {
+        let pto = self.pto_base();
+        let confirmed = self.handshake_confirmed;
+        let Some(keys) = self.one_rtt.as_mut() else {
+            return;
+        };
+        if confirmed
+            && keys.can_update()
+            && (self.key_update_requested || keys.near_confidentiality_limit())
+        {
+            keys.rotate(now + pto * 3);
+            self.key_update_requested = false;
+            self.stats.key_updates += 1;
+        }
+    }
+
+    /// Builds one packet of space `idx` at `buf[start..]`, unsealed.
+    fn build_packet(
+        &mut self,
+        now: Instant,
+        idx: usize,
+        buf: &mut [u8],
+        start: usize,
+        min_len: usize,
+    ) -> Option<Built> {
+        let tag_len = match idx {
+            2 => self.one_rtt.as_ref()?.packet.local.tag_len(),
+            _ => self.spaces[idx].keys.as_ref()?.packet.local.tag_len(),
+        };
+        let space = &self.spaces[idx];
+        let ack_now = space.ack.wants_ack_now(now);
+        let probe = space.probes > 0;
+        let mut wants = ack_now || probe || space.crypto.has_pending();
+        if idx == 2 {
+            wants = wants
+                || self.handshake_done_pending
+                || !self.path_responses.is_empty()
+                || !self.datagrams_out.is_empty()
+                || self.ping_pending
+                || self.streams.wants_to_send();
+        }
+        if !wants {
+            return None;
+        }
+        let mtu = u64::from(self.path.mtu);
+        let cwnd_ok = probe || self.loss.bytes_in_flight() + mtu <= self.path.cc.window();
+        if !cwnd_ok && !ack_now {
+            return None;
+        }
+        let header = match idx {
+            0 => Header::Initial {
+                version: self.version,
+                dst_cid: self.remote_cids.active(),
+                src_cid: self.local_cid,
+                token: &self.token,
+            },
+            1 => Header::Handshake {
+                version: self.version,
+                dst_cid: self.remote_cids.active(),
+                src_cid: self.local_cid,
+            },
+            _ => Header::Short {
+                spin: false,
+                key_phase: self.one_rtt.as_ref().is_some_and(|k| k.phase),
+                dst_cid: self.remote_cids.active(),
+            },
+        };
+        let space_id = self.spaces[idx].id;
+        let pn_full = self.spaces[idx].next_pn;
+        let pn = PacketNumber::new(pn_full, self.loss.space(space_id).largest_acked());
+        let out = buf.get_mut(start..)?;
+        let layout = header.write(out, pn).ok()?;
+        let header_len = layout.header_len();
+        // Leave room for the tag, and a few bytes so a packet is never
+        // only a header.
+        let payload_cap = out.len().checked_sub(header_len + tag_len)?;
+        if payload_cap < 8 {
+            return None;
+        }
+        let rtt = self.path.rtt.smoothed();
+        let exponent = self.local_params.ack_delay_exponent;
+        let Self {
+            spaces,
+            log,
+            streams,
+            path_responses,
+            datagrams_out,
+            local_cids,
+            remote_cids,
+            ..
+        } = self;
+        let space = &mut spaces[idx];
+        let mut w = SliceWriter::new(&mut out[header_len..header_len + payload_cap]);
+        log.begin();
+        let mut ack_eliciting = false;
+        if space.ack.has_new_packets() {
+            if let Some(r) = space.ack.write_ack(now, exponent, &mut w, payload_cap) {
+                log.push(Record::Ack(r));
+            }
+        }
+        if cwnd_ok {
+            while let Some(r) = {
+                let room = w.remaining();
+                space.crypto.write_frame(&mut w, room)
+            } {
+                log.push(Record::Crypto(r));
+                ack_eliciting = true;
+            }
+            if idx == 2 {
+                if self.handshake_done_pending && w.remaining() >= 1 {
+                    Frame::HandshakeDone.encode(&mut w);
+                    log.push(Record::HandshakeDone);
+                    self.handshake_done_pending = false;
+                    ack_eliciting = true;
+                }
+                while let Some(data) = path_responses.front() {
+                    if w.remaining() < 9 {
+                        break;
+                    }
+                    Frame::PathResponse(*data).encode(&mut w);
+                    path_responses.pop_front();
+                    ack_eliciting = true;
+                }
+                while let Some(d) = datagrams_out.front() {
+                    let need = DatagramFrame::header_len(d.len(), true) + d.len();
+                    if need > w.remaining() {
+                        break;
+                    }
+                    DatagramFrame::encode_header(d.len(), true, &mut w);
+                    w.put_slice(d);
+                    datagrams_out.pop_front();
+                    ack_eliciting = true;
+                }
+                let mut cid_records = CidRecords(log, false);
+                let room = w.remaining();
+                local_cids.write_frames(&mut w, room, &mut cid_records);
+                let room = w.remaining();
+                remote_cids.write_frames(&mut w, room, &mut cid_records);
+                ack_eliciting |= cid_records.1;
+                // Padding for a coalesced client Initial goes before STREAM
+                // frames, which may end the packet without a Length.
+                let pad = min_len.saturating_sub(header_len + w.len() + tag_len);
+                if pad > 0 {
+                    w.put_zeros(pad.min(w.remaining()));
+                }
+                let budget = w.remaining();
+                let written =
+                    streams.write_frames(now, rtt, budget, &mut w, &mut StreamRecords(log));
+                ack_eliciting |= written > 0;
+                if self.ping_pending && w.remaining() >= 1 {
+                    Frame::Ping.encode(&mut w);
+                    self.ping_pending = false;
+                    ack_eliciting = true;
+                }
+            }
+            if probe && !ack_eliciting && w.remaining() >= 1 {
+                Frame::Ping.encode(&mut w);
+                ack_eliciting = true;
+            }
+        }
+        let space = &mut self.spaces[idx];
+        if w.is_empty() {
+            log.abandon();
+            return None;
+        }
+        // RFC 9001 §5.4.2: the sample needs 4 bytes after the packet
+        // number's start, before the tag.
+        let min_payload = 4usize.saturating_sub(pn.size());
+        let padded = w.len() < min_payload;
+        if padded {
+            w.put_zeros(min_payload - w.len());
+        }
+        let payload_len = w.len();
+        let span = log.finish();
+        space.next_pn += 1;
+        if probe && ack_eliciting {
+            space.probes -= 1;
+        }
+        Some(Built {
+            idx,
+            start,
+            layout,
+            pn,
+            payload_len,
+            tag_len,
+            span,
+            ack_eliciting,
+            padded: padded || min_len > 0,
+        })
+    }
+
+    /// Undoes a built packet that will not be sent.
+    fn unbuild(&mut self, _b: &Built) {
+        // The records stay in the log; the packet number is skipped. The
+        // components have already marked the frames as sent, so requeue
+        // them as if the packet were lost.
+        let Self {
+            log,
+            spaces,
+            streams,
+            handshake_done_pending,
+            local_cids,
+            remote_cids,
+            ..
+        } = self;
+        let mut parts = super::recv::Parts {
+            space: &mut spaces[_b.idx],
+            streams,
+            handshake_done: handshake_done_pending,
+            local_cids,
+            remote_cids,
+        };
+        log.take(_b.span, |r| parts.lost(r));
+    }
+
+    /// Patches Length, seals, and records the packet for recovery.
+    fn seal_and_record(&mut self, now: Instant, buf: &mut [u8], b: &Built) {
+        let packet = &mut buf[b.start..b.end()];
+        if b.layout.finish(packet, packet.len()).is_err() {
+            return;
+        }
+        let sealed = match b.idx {
+            2 => {
+                let Some(keys) = self.one_rtt.as_mut() else {
+                    return;
+                };
+                keys.sealed_in_phase += 1;
+                keys.first_sent_in_phase.get_or_insert(b.pn.full());
+                seal(
+                    packet,
+                    b.layout.pn_offset,
+                    b.pn,
+                    &*keys.packet.local,
+                    &*keys.header.local,
+                )
+            }
+            idx => {
+                let Some(keys) = self.spaces[idx].keys.as_ref() else {
+                    return;
+                };
+                seal(
+                    packet,
+                    b.layout.pn_offset,
+                    b.pn,
+                    &*keys.packet.local,
+                    &*keys.header.local,
+                )
+            }
+        };
+        if sealed.is_err() {
+            return;
+        }
+        let size = (b.end() - b.start) as u16;
+        let in_flight = b.ack_eliciting || b.padded;
+        let record = SentPacket::new(now, size, b.ack_eliciting, in_flight, b.span);
+        let space_id = self.spaces[b.idx].id;
+        self.loss
+            .on_packet_sent(space_id, b.pn.full(), record, &mut *self.path.cc);
+        self.stats.packets_sent += 1;
+        if b.ack_eliciting {
+            if !self.sent_ack_eliciting_since_receive {
+                // RFC 9000 §10.1: the idle timer restarts on the first
+                // ack-eliciting packet sent after a receive.
+                self.last_activity = now;
+            }
+            self.sent_ack_eliciting_since_receive = true;
+        }
+        // RFC 9001 §4.9.1: a client discards Initial keys when it first
+        // sends a Handshake packet.
+        if self.side == Side::Client && space_id == SpaceId::Handshake {
+            self.discard_space(now, 0);
+        }
+    }
+
+    /// In the closing state: one datagram with CONNECTION_CLOSE in every
+    /// space we have keys for (RFC 9000 §10.2.3).
+    fn transmit_close(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if !self.close_pending {
+            return None;
+        }
+        self.close_pending = false;
+        let close = self.close.clone()?;
+        let limit = buf
+            .len()
+            .min(usize::from(self.path.mtu))
+            .min(self.path.amplification_budget());
+        let mut len = 0;
+        for idx in 0..3 {
+            let has_keys = match idx {
+                2 => self.one_rtt.is_some() && (self.handshake_confirmed || self.side.is_server()),
+                _ => self.spaces[idx].keys.is_some(),
+            };
+            if !has_keys {
+                continue;
+            }
+            // RFC 9000 §10.2.3: an application close in Initial or
+            // Handshake packets becomes APPLICATION_ERROR without detail.
+            let frame = if close.application && idx < 2 {
+                ConnectionClose {
+                    application: false,
+                    error_code: VarInt::saturating(TransportErrorCode::APPLICATION_ERROR.0),
+                    frame_type: Some(FrameType::PADDING),
+                    reason: &[],
+                }
+            } else {
+                ConnectionClose {
+                    application: close.application,
+                    error_code: close.code,
+                    frame_type: close.frame_type,
+                    reason: &close.reason,
+                }
+            };
+            let pad = if idx == 0 && self.side.is_client() {
+                MIN_INITIAL_SIZE
+            } else {
+                0
+            };
+            if let Some(end) =
+                self.write_close_packet(now, idx, &mut buf[..limit], len, &frame, pad)
+            {
+                len = end;
+            }
+        }
+        if len == 0 {
+            return None;
+        }
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += len as u64;
+        if !self.path.validated {
+            self.path.sent += len as u64;
+        }
+        Some(Transmit {
+            destination: self.path.remote,
+            size: len,
+            ecn: None,
+        })
+    }
+
+    fn write_close_packet(
+        &mut self,
+        _now: Instant,
+        idx: usize,
+        buf: &mut [u8],
+        start: usize,
+        frame: &ConnectionClose<'_>,
+        pad_to: usize,
+    ) -> Option<usize> {
+        let header = match idx {
+            0 => Header::Initial {
+                version: self.version,
+                dst_cid: self.remote_cids.active(),
+                src_cid: self.local_cid,
+                token: &self.token,
+            },
+            1 => Header::Handshake {
+                version: self.version,
+                dst_cid: self.remote_cids.active(),
+                src_cid: self.local_cid,
+            },
+            _ => Header::Short {
+                spin: false,
+                key_phase: self.one_rtt.as_ref().is_some_and(|k| k.phase),
+                dst_cid: self.remote_cids.active(),
+            },
+        };
+        let space_id = self.spaces[idx].id;
+        let pn = PacketNumber::new(
+            self.spaces[idx].next_pn,
+            self.loss.space(space_id).largest_acked(),
+        );
+        let out = buf.get_mut(start..)?;
+        let layout = header.write(out, pn).ok()?;
+        let hl = layout.header_len();
+        let tag_len = 16;
+        // Truncate the reason rather than fail to close.
+        let mut frame = *frame;
+        let room = out.len().checked_sub(hl + tag_len + 32)?;
+        frame.reason = &frame.reason[..frame.reason.len().min(room)];
+        let payload_end = out.len() - tag_len;
+        let mut w = SliceWriter::new(&mut out[hl..payload_end]);
+        Frame::ConnectionClose(frame).encode(&mut w);
+        let min_payload = 4usize.saturating_sub(pn.size());
+        let target = pad_to.saturating_sub(start + hl + tag_len).max(min_payload);
+        if w.len() < target {
+            let n = (target - w.len()).min(w.remaining());
+            w.put_zeros(n);
+        }
+        let payload_len = w.len();
+        let end = hl + payload_len + tag_len;
+        let packet = &mut out[..end];
+        layout.finish(packet, end).ok()?;
+        let sealed = match idx {
+            2 => {
+                let keys = self.one_rtt.as_ref()?;
+                seal(
+                    packet,
+                    layout.pn_offset,
+                    pn,
+                    &*keys.packet.local,
+                    &*keys.header.local,
+                )
+            }
+            _ => {
+                let keys = self.spaces[idx].keys.as_ref()?;
+                seal(
+                    packet,
+                    layout.pn_offset,
+                    pn,
+                    &*keys.packet.local,
+                    &*keys.header.local,
+                )
+            }
+        };
+        sealed.ok()?;
+        self.spaces[idx].next_pn += 1;
+        Some(start + end)
+    }
+}

@@ -1,0 +1,160 @@
+//! The TLS 1.3 handshake through `rustls::quic` (RFC 9001 §4).
+//!
+//! rustls consumes handshake bytes per encryption level and produces the
+//! bytes to send, announcing each key change; this module turns that into
+//! CRYPTO-stream writes per level and key installations, and turns TLS
+//! failures into CRYPTO_ERROR codes carrying the alert (RFC 9001 §4.8).
+
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use rustls::quic::{self, KeyChange};
+
+use crate::crypto::rustls_version;
+use crate::{Level, TransportError, TransportErrorCode, Version};
+
+/// A TLS session of either side.
+pub(crate) struct Tls {
+    conn: quic::Connection,
+    /// The level rustls is currently writing at.
+    write_level: Level,
+}
+
+/// What the handshake produced in one step.
+pub(crate) enum TlsOutput {
+    /// Bytes to send in CRYPTO frames at a level.
+    Data(Level, Vec<u8>),
+    /// New keys: Handshake, or 1-RTT with the secrets for key updates.
+    Keys(Box<KeyChange>),
+}
+
+impl Tls {
+    /// A client session sending `params` (encoded transport parameters).
+    pub fn client(
+        config: Arc<rustls::ClientConfig>,
+        version: Version,
+        server_name: &str,
+        params: Vec<u8>,
+    ) -> Result<Self, TlsStartError> {
+        let name = ServerName::try_from(server_name.to_owned())
+            .map_err(|_| TlsStartError::InvalidServerName)?;
+        let version = rustls_version(version).map_err(|_| TlsStartError::UnsupportedVersion)?;
+        let conn = quic::ClientConnection::new(config, version, name, params)
+            .map_err(TlsStartError::Tls)?;
+        Ok(Self {
+            conn: conn.into(),
+            write_level: Level::Initial,
+        })
+    }
+
+    /// A server session sending `params`.
+    pub fn server(
+        config: Arc<rustls::ServerConfig>,
+        version: Version,
+        params: Vec<u8>,
+    ) -> Result<Self, TlsStartError> {
+        let version = rustls_version(version).map_err(|_| TlsStartError::UnsupportedVersion)?;
+        let conn =
+            quic::ServerConnection::new(config, version, params).map_err(TlsStartError::Tls)?;
+        Ok(Self {
+            conn: conn.into(),
+            write_level: Level::Initial,
+        })
+    }
+
+    /// Feeds handshake bytes received in order at some level.
+    pub fn read(&mut self, data: &[u8]) -> Result<(), TransportError> {
+        self.conn.read_hs(data).map_err(|_| self.error())
+    }
+
+    /// The error to close with after rustls failed: CRYPTO_ERROR with the
+    /// alert rustls would have sent (RFC 9001 §4.8).
+    fn error(&self) -> TransportError {
+        match self.conn.alert() {
+            Some(alert) => TransportError::new(
+                TransportErrorCode::crypto(u8::from(alert)),
+                "TLS handshake failed",
+            ),
+            None => TransportError::new(TransportErrorCode::INTERNAL_ERROR, "TLS failure"),
+        }
+    }
+
+    /// Collects everything rustls wants to send, in order, with the key
+    /// changes between levels.
+    pub fn write(&mut self, mut out: impl FnMut(TlsOutput)) {
+        loop {
+            let mut buf = Vec::new();
+            let change = self.conn.write_hs(&mut buf);
+            if !buf.is_empty() {
+                out(TlsOutput::Data(self.write_level, buf));
+            }
+            match change {
+                Some(change) => {
+                    self.write_level = match change {
+                        KeyChange::Handshake { .. } => Level::Handshake,
+                        KeyChange::OneRtt { .. } => Level::OneRtt,
+                    };
+                    out(TlsOutput::Keys(Box::new(change)));
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Whether the handshake is still running.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// The peer's encoded transport parameters, once received.
+    pub fn transport_parameters(&self) -> Option<&[u8]> {
+        self.conn.quic_transport_parameters()
+    }
+
+    /// The negotiated ALPN protocol.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
+    /// The peer's certificate chain, end entity first.
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.conn.peer_certificates()
+    }
+
+    /// The negotiated cipher suite.
+    pub fn cipher_suite(&self) -> Option<rustls::SupportedCipherSuite> {
+        self.conn.negotiated_cipher_suite()
+    }
+
+    /// The SNI the client sent (server side).
+    pub fn server_name(&self) -> Option<&str> {
+        match &self.conn {
+            quic::Connection::Server(s) => s.server_name(),
+            quic::Connection::Client(_) => None,
+        }
+    }
+}
+
+/// A TLS session could not start.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum TlsStartError {
+    /// The server name is not a valid DNS name or IP address.
+    InvalidServerName,
+    /// rustls does not speak this QUIC version.
+    UnsupportedVersion,
+    /// rustls refused the configuration (for example: no TLS 1.3).
+    Tls(rustls::Error),
+}
+
+impl core::fmt::Display for TlsStartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::InvalidServerName => f.write_str("invalid server name"),
+            Self::UnsupportedVersion => f.write_str("QUIC version not supported by TLS"),
+            Self::Tls(e) => write!(f, "TLS configuration refused: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsStartError {}

@@ -1,0 +1,27 @@
+//! Handshake behaviour on the in-memory pair.
+
+mod pair;
+
+use std::time::Duration;
+
+use pair::{Pair, Who};
+use quic_proto::config::TransportConfig;
+use quic_proto::connection::Event;
+
+#[test]
+fn client_and_server_complete_the_handshake() {
+    let mut pair = Pair::new(TransportConfig::default());
+    let h = pair.connect();
+    let done = pair.drive_until(Duration::from_secs(5), |p| {
+        p.client_saw(|e| *e == Event::HandshakeConfirmed)
+            && p.server_saw(|e| *e == Event::Connected)
+    });
+    assert!(
+        done,
+        "client events {:?}\nserver events {:?}",
+        pair.client_events, pair.server_events
+    );
+    assert_eq!(pair.client_conn(h).alpn(), Some(pair::ALPN));
+    assert!(pair.client_conn(h).peer_certificates().is_some());
+    let _ = Who::Client;
+}

@@ -1,0 +1,273 @@
+//! An in-memory pair of endpoints on a virtual clock: the protocol-test
+//! harness. Everything goes through the public driver API, as a socket loop
+//! would: `incoming_packet`, `prepare_next_packet`, `next_wake_time`,
+//! `poll_event`.
+
+#![allow(dead_code, reason = "each test binary uses part of the harness")]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quic_proto::config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig};
+use quic_proto::connection::{Connection, Event};
+use quic_proto::endpoint::{ConnectionHandle, Endpoint};
+
+pub const ALPN: &[u8] = b"test";
+
+/// Which endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Who {
+    Client,
+    Server,
+}
+
+/// A certificate made on the fly and configurations that trust it.
+pub struct Certs {
+    pub server: Arc<rustls::ServerConfig>,
+    pub client: Arc<rustls::ClientConfig>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl Certs {
+    /// A self-signed certificate for "localhost", optionally with a chain
+    /// of `extra_chain` further certificates to make the flight large.
+    pub fn new(extra_chain: usize) -> Self {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let mut chain = vec![cert.der().clone()];
+        for i in 0..extra_chain {
+            let k = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+            let p = rcgen::CertificateParams::new(vec![format!("padding{i}.invalid")]).unwrap();
+            chain.push(p.self_signed(&k).unwrap().der().clone());
+        }
+        let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        let mut server = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key_der)
+            .unwrap();
+        server.alpn_protocols = vec![ALPN.to_vec()];
+        server.max_early_data_size = 0;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let mut client = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        client.alpn_protocols = vec![ALPN.to_vec()];
+        Self {
+            server: Arc::new(server),
+            client: Arc::new(client),
+        }
+    }
+}
+
+type DropHook = Box<dyn FnMut(Who, usize, &[u8]) -> bool>;
+
+/// Two endpoints joined by an in-memory link with a one-way delay.
+pub struct Pair {
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub client_addr: SocketAddr,
+    pub server_addr: SocketAddr,
+    pub client_config: ClientConfig,
+    pub now: Instant,
+    pub delay: Duration,
+    /// Datagrams on the wire: (arrival, receiver, sender address, bytes).
+    wire: VecDeque<(Instant, Who, SocketAddr, Vec<u8>)>,
+    /// Returns true to drop the `n`th datagram sent by `who`.
+    pub drop_hook: Option<DropHook>,
+    sent: [usize; 2],
+    pub client_events: Vec<(ConnectionHandle, Event)>,
+    pub server_events: Vec<(ConnectionHandle, Event)>,
+    pub server_handle: Option<ConnectionHandle>,
+}
+
+impl Pair {
+    pub fn new(transport: TransportConfig) -> Self {
+        Self::with_certs(Certs::new(0), transport, |_| {})
+    }
+
+    pub fn with_certs(
+        certs: Certs,
+        transport: TransportConfig,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
+        let transport = Arc::new(transport);
+        let mut server_config = ServerConfig::new(certs.server).unwrap();
+        server_config.transport = transport.clone();
+        tweak(&mut server_config);
+        let mut client_config = ClientConfig::new(certs.client).unwrap();
+        client_config.transport = transport;
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a base instant; only differences matter"
+        )]
+        let now = Instant::now();
+        Self {
+            client: Endpoint::new(EndpointConfig::new(1), None),
+            server: Endpoint::new(EndpointConfig::new(2), Some(server_config)),
+            client_addr: "[::1]:50000".parse().unwrap(),
+            server_addr: "[::1]:4433".parse().unwrap(),
+            client_config,
+            now,
+            delay: Duration::from_millis(10),
+            wire: VecDeque::new(),
+            drop_hook: None,
+            sent: [0; 2],
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+            server_handle: None,
+        }
+    }
+
+    pub fn connect(&mut self) -> ConnectionHandle {
+        self.client
+            .connect(self.now, &self.client_config, self.server_addr, "localhost")
+            .unwrap()
+    }
+
+    pub fn client_conn(&mut self, h: ConnectionHandle) -> &mut Connection {
+        self.client.connection(h).expect("client connection")
+    }
+
+    pub fn server_conn(&mut self) -> &mut Connection {
+        let h = self.server_handle.expect("server connection accepted");
+        self.server.connection(h).expect("server connection")
+    }
+
+    /// Sends everything both endpoints want to send now.
+    fn flush(&mut self) -> bool {
+        let mut any = false;
+        let mut buf = vec![0u8; 65536];
+        for who in [Who::Client, Who::Server] {
+            for burst in 0.. {
+                assert!(
+                    burst < 10_000,
+                    "{who:?} sends without end at {:?}",
+                    self.now
+                );
+                let (ep, from) = match who {
+                    Who::Client => (&mut self.client, self.client_addr),
+                    Who::Server => (&mut self.server, self.server_addr),
+                };
+                let Some((tx, _)) = ep.prepare_next_packet(self.now, &mut buf) else {
+                    break;
+                };
+                any = true;
+                let n = self.sent[who as usize];
+                self.sent[who as usize] += 1;
+                let bytes = buf[..tx.size].to_vec();
+                if let Some(hook) = self.drop_hook.as_mut() {
+                    if hook(who, n, &bytes) {
+                        continue;
+                    }
+                }
+                let to = match who {
+                    Who::Client => Who::Server,
+                    Who::Server => Who::Client,
+                };
+                self.wire
+                    .push_back((self.now + self.delay, to, from, bytes));
+            }
+        }
+        any
+    }
+
+    fn deliver(&mut self) -> bool {
+        let mut any = false;
+        while let Some(pos) = self.wire.iter().position(|(at, ..)| *at <= self.now) {
+            let (_, to, from, mut bytes) = self.wire.remove(pos).unwrap();
+            let ep = match to {
+                Who::Client => &mut self.client,
+                Who::Server => &mut self.server,
+            };
+            ep.incoming_packet(self.now, from, None, &mut bytes);
+            any = true;
+        }
+        any
+    }
+
+    fn collect_events(&mut self) {
+        while let Some(e) = self.client.poll_event() {
+            self.client_events.push(e);
+        }
+        while let Some(e) = self.server.poll_event() {
+            if self.server_handle.is_none() {
+                self.server_handle = Some(e.0);
+            }
+            self.server_events.push(e);
+        }
+    }
+
+    /// One step: deliver what is due, send what is ready, collect events;
+    /// if nothing happened, advance the clock to the next arrival or timer.
+    /// Returns false when nothing is scheduled at all.
+    pub fn step(&mut self) -> bool {
+        let delivered = self.deliver();
+        self.collect_events();
+        let sent = self.flush();
+        self.collect_events();
+        if delivered || sent {
+            return true;
+        }
+        let next = [
+            self.wire.iter().map(|(at, ..)| *at).min(),
+            self.client.next_wake_time(),
+            self.server.next_wake_time(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match next {
+            Some(t) => {
+                self.now = self.now.max(t);
+                self.client.handle_timeout(self.now);
+                self.server.handle_timeout(self.now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Steps until `done` holds, for at most `limit` of virtual time.
+    pub fn drive_until(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&mut Self) -> bool,
+    ) -> bool {
+        let end = self.now + limit;
+        let mut steps = 0u64;
+        while self.now < end {
+            steps += 1;
+            assert!(
+                steps < 1_000_000,
+                "no progress: the pair is spinning at {:?}",
+                self.now
+            );
+            if done(self) {
+                return true;
+            }
+            if !self.step() {
+                return done(self);
+            }
+        }
+        done(self)
+    }
+
+    pub fn client_saw(&self, pred: impl Fn(&Event) -> bool) -> bool {
+        self.client_events.iter().any(|(_, e)| pred(e))
+    }
+
+    pub fn server_saw(&self, pred: impl Fn(&Event) -> bool) -> bool {
+        self.server_events.iter().any(|(_, e)| pred(e))
+    }
+}
