@@ -271,3 +271,109 @@ impl Pair {
         self.server_events.iter().any(|(_, e)| pred(e))
     }
 }
+
+/// Deterministic content for stream `i`: the receiver can check every byte.
+pub fn pattern(stream: usize, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|j| (j.wrapping_mul(31) ^ stream.wrapping_mul(131) ^ (j >> 8)) as u8)
+        .collect()
+}
+
+/// A one-way bulk transfer on several client-opened streams.
+pub struct Transfer {
+    pub handle: ConnectionHandle,
+    /// (stream, data, bytes written so far, finished).
+    sending: Vec<(quic_proto::StreamId, Vec<u8>, usize, bool)>,
+    /// Bytes received per stream, and whether FIN arrived.
+    pub received: std::collections::HashMap<quic_proto::StreamId, (Vec<u8>, bool)>,
+    pub expected: Vec<Vec<u8>>,
+}
+
+impl Transfer {
+    /// Opens one client stream per size once the connection is up.
+    pub fn start(
+        pair: &mut Pair,
+        handle: ConnectionHandle,
+        sizes: &[usize],
+        dir: quic_proto::Dir,
+    ) -> Self {
+        let mut sending = Vec::new();
+        let mut expected = Vec::new();
+        for (i, &len) in sizes.iter().enumerate() {
+            let id = pair
+                .client_conn(handle)
+                .open_stream(dir)
+                .expect("stream limit");
+            let data = pattern(i, len);
+            expected.push(data.clone());
+            sending.push((id, data, 0, false));
+        }
+        Self {
+            handle,
+            sending,
+            received: Default::default(),
+            expected,
+        }
+    }
+
+    /// Writes what flow control allows and reads what arrived.
+    pub fn pump(&mut self, pair: &mut Pair) {
+        let conn = pair
+            .client
+            .connection(self.handle)
+            .expect("client connection");
+        for (id, data, written, finished) in &mut self.sending {
+            while *written < data.len() {
+                match conn.write(*id, &data[*written..]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => *written += n,
+                }
+            }
+            if *written == data.len() && !*finished {
+                conn.finish(*id).unwrap();
+                *finished = true;
+            }
+        }
+        let Some(h) = pair.server_handle else { return };
+        let Some(conn) = pair.server.connection(h) else {
+            return;
+        };
+        for dir in [quic_proto::Dir::Bi, quic_proto::Dir::Uni] {
+            while let Some(id) = conn.accept_stream(dir) {
+                self.received.entry(id).or_default();
+            }
+        }
+        let mut buf = vec![0u8; 65536];
+        for (id, (data, fin)) in self.received.iter_mut() {
+            while !*fin {
+                match conn.read(*id, &mut buf) {
+                    Ok(Some((n, f))) => {
+                        data.extend_from_slice(&buf[..n]);
+                        *fin = f;
+                        if n == 0 && !f {
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    /// Whether every stream arrived complete.
+    pub fn done(&self) -> bool {
+        self.received.len() == self.expected.len() && self.received.values().all(|(_, fin)| *fin)
+    }
+
+    /// Checks every byte of every stream.
+    pub fn verify(&self) {
+        let mut got: Vec<_> = self.received.iter().collect();
+        got.sort_by_key(|(id, _)| id.into_inner());
+        assert_eq!(got.len(), self.expected.len());
+        for ((_, (data, fin)), want) in got.iter().zip(&self.expected) {
+            assert!(*fin);
+            assert_eq!(data.len(), want.len());
+            assert!(*data == *want, "stream content differs");
+        }
+    }
+}
