@@ -497,6 +497,11 @@ impl Connection {
         self.local_cids.poll_event()
     }
 
+    /// The peer's stateless reset token for the CID we send to, if known.
+    pub(crate) fn peer_reset_token(&self) -> Option<StatelessResetToken> {
+        self.remote_cids.active_reset_token()
+    }
+
     /// Whether the handshake has completed.
     pub fn is_established(&self) -> bool {
         matches!(self.state, State::Established)

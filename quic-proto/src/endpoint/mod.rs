@@ -39,10 +39,10 @@ use crate::connection::{
 };
 use crate::crypto::{retry_integrity_tag, ResetTokenKey};
 use crate::packet::{
-    encode_retry, encode_version_negotiation, write_stateless_reset, Header, PartialPacket,
-    MIN_STATELESS_RESET_LEN,
+    encode_retry, encode_version_negotiation, potential_stateless_reset, write_stateless_reset,
+    Header, PartialPacket, MIN_STATELESS_RESET_LEN,
 };
-use crate::{ConnectionId, Version};
+use crate::{ConnectionId, StatelessResetToken, Version};
 
 use self::token::TokenKey;
 
@@ -103,6 +103,8 @@ struct Slot {
     /// The routing keys to remove when the connection goes.
     cids: Vec<ConnectionId>,
     initial_dcid: Option<ConnectionId>,
+    /// The reset token registered in `by_reset_token`.
+    reset_token: Option<StatelessResetToken>,
 }
 
 /// Stateless packets waiting to go out, bounded so a flood of junk cannot
@@ -124,6 +126,9 @@ pub struct Endpoint {
     by_initial_dcid: HashMap<ConnectionId, u32, KeyedHasher>,
     /// Connections using zero-length local CIDs, by remote address.
     by_remote: HashMap<SocketAddr, u32, KeyedHasher>,
+    /// The peer's stateless reset token for each connection's current
+    /// remote CID: a reset arrives with a DCID we cannot route (RFC 9000 §10.3).
+    by_reset_token: HashMap<StatelessResetToken, u32, KeyedHasher>,
     send_queue: VecDeque<u32>,
     timers: BinaryHeap<Reverse<(Instant, u32)>>,
     stateless: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -158,7 +163,8 @@ impl Endpoint {
             free: Vec::new(),
             by_cid: HashMap::with_hasher(hasher.clone()),
             by_initial_dcid: HashMap::with_hasher(hasher.clone()),
-            by_remote: HashMap::with_hasher(hasher),
+            by_remote: HashMap::with_hasher(hasher.clone()),
+            by_reset_token: HashMap::with_hasher(hasher),
             send_queue: VecDeque::new(),
             timers: BinaryHeap::new(),
             stateless: VecDeque::new(),
@@ -277,16 +283,21 @@ impl Endpoint {
         let Some(route) = self.classify(now, remote, datagram) else {
             return;
         };
-        let index = match route
+        let index = route
             .dcid
             .and_then(|d| self.lookup(&d))
             .or_else(|| self.by_remote.get(&remote).copied())
-        {
-            Some(index) => Some(index),
-            None => route
-                .dcid
-                .and_then(|d| self.by_initial_dcid.get(&d).copied()),
-        };
+            .or_else(|| {
+                route
+                    .dcid
+                    .and_then(|d| self.by_initial_dcid.get(&d).copied())
+            })
+            .or_else(|| {
+                // RFC 9000 §10.3.1: a datagram we cannot route may be a
+                // stateless reset; its connection recognises it.
+                let token = potential_stateless_reset(datagram)?;
+                self.by_reset_token.get(&token).copied()
+            });
         if let Some(index) = index {
             if let Some(conn) = self.slots[index as usize].conn.as_mut() {
                 conn.handle_datagram(now, remote, ecn, datagram);
@@ -384,6 +395,7 @@ impl Endpoint {
             queued: false,
             cids: Vec::new(),
             initial_dcid,
+            reset_token: None,
         });
         (self.slots.len() - 1) as u32
     }
@@ -438,6 +450,16 @@ impl Endpoint {
                 _ => {}
             }
         }
+        let token = conn.peer_reset_token();
+        if token != slot.reset_token {
+            if let Some(old) = slot.reset_token.take() {
+                self.by_reset_token.remove(&old);
+            }
+            if let Some(new) = token {
+                self.by_reset_token.insert(new, index);
+            }
+            slot.reset_token = token;
+        }
         let mut drained = false;
         while let Some(ev) = conn.poll_event() {
             drained |= ev == Event::Drained;
@@ -456,6 +478,9 @@ impl Endpoint {
         }
         if let Some(d) = slot.initial_dcid.take() {
             self.by_initial_dcid.remove(&d);
+        }
+        if let Some(t) = slot.reset_token.take() {
+            self.by_reset_token.remove(&t);
         }
         if self.by_remote.get(&conn.remote_address()) == Some(&index) {
             self.by_remote.remove(&conn.remote_address());
