@@ -304,6 +304,8 @@ pub struct Connection {
     datagrams_out: VecDeque<Bytes>,
     ping_pending: bool,
     key_update_requested: bool,
+    /// 1-RTT packets that failed authentication (RFC 9001 §6.6).
+    auth_failures: u64,
     stats: Stats,
 }
 
@@ -471,6 +473,7 @@ impl Connection {
             datagrams_out: VecDeque::new(),
             ping_pending: false,
             key_update_requested: false,
+            auth_failures: 0,
             stats: Stats::default(),
             config,
         }

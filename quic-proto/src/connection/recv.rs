@@ -93,6 +93,7 @@ impl Connection {
             return;
         }
         let reset = potential_stateless_reset(data);
+        let datagram_len = data.len();
         let mut authenticated = false;
         let mut first_dcid: Option<ConnectionId> = None;
         for packet in CoalescedPackets::new(data, self.local_cid.len(), false) {
@@ -105,7 +106,7 @@ impl Connection {
                 continue;
             }
             self.packet_dcid = dcid;
-            authenticated |= self.handle_packet(now, remote, ecn, packet);
+            authenticated |= self.handle_packet(now, remote, ecn, packet, datagram_len);
             if self.is_closed() {
                 return;
             }
@@ -126,6 +127,7 @@ impl Connection {
         remote: SocketAddr,
         ecn: Option<EcnCodepoint>,
         packet: PartialPacket<'_>,
+        datagram_len: usize,
     ) -> bool {
         match packet.header() {
             Header::VersionNegotiation { versions, .. } => {
@@ -154,6 +156,16 @@ impl Connection {
         let Some(level) = packet.level() else {
             return false;
         };
+        if let Header::Initial { token, .. } = packet.header() {
+            // RFC 9000 §14.1: a server MUST discard an Initial in a datagram
+            // smaller than 1200 bytes. RFC 9000 §17.2.2: a server's Initial
+            // carries no token; a client discards one that does.
+            if (self.side.is_server() && datagram_len < super::MIN_INITIAL_SIZE)
+                || (self.side.is_client() && !token.is_empty())
+            {
+                return false;
+            }
+        }
         let Some(idx) = space_index(level) else {
             return false;
         };
@@ -217,6 +229,8 @@ impl Connection {
             Err(e) => {
                 if let Some(err) = e.transport_error() {
                     self.protocol_error(now, err);
+                } else if idx == 2 {
+                    self.count_auth_failure(now);
                 }
                 return None;
             }
@@ -276,6 +290,25 @@ impl Connection {
             .ack
             .on_packet_received(pn, now, ack_eliciting, ecn);
         Some(pn)
+    }
+
+    /// RFC 9001 §6.6: past the AEAD integrity limit of forged packets, the
+    /// connection MUST close with AEAD_LIMIT_REACHED.
+    fn count_auth_failure(&mut self, now: Instant) {
+        self.auth_failures += 1;
+        let limit = self
+            .one_rtt
+            .as_ref()
+            .map_or(u64::MAX, |k| k.packet.remote.integrity_limit());
+        if self.auth_failures > limit {
+            self.protocol_error(
+                now,
+                TransportError::new(
+                    TransportErrorCode::AEAD_LIMIT_REACHED,
+                    "too many forged packets",
+                ),
+            );
+        }
     }
 
     /// A Retry (RFC 9000 §17.2.5.2): accepted once, before any server
