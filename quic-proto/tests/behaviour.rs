@@ -337,3 +337,24 @@ fn unknown_version_gets_version_negotiation() {
         "{versions:x?}"
     );
 }
+
+#[test]
+fn nat_rebinding_moves_the_server_to_the_new_client_address() {
+    let mut pair = Pair::new(TransportConfig::default());
+    let h = connected(&mut pair);
+    let mut t = Transfer::start(&mut pair, h, &[300_000], Dir::Bi);
+    let new_addr: std::net::SocketAddr = "[::1]:50001".parse().unwrap();
+    let mut rebound = false;
+    let ok = pair.drive_until(Duration::from_secs(30), |p| {
+        t.pump(p);
+        let received: usize = t.received.values().map(|(d, _)| d.len()).sum();
+        if !rebound && received > 50_000 {
+            p.client_addr = new_addr;
+            rebound = true;
+        }
+        t.done()
+    });
+    assert!(ok, "transfer stalled after rebinding");
+    t.verify();
+    assert_eq!(pair.server_conn().remote_address(), new_addr);
+}

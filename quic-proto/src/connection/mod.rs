@@ -304,6 +304,10 @@ pub struct Connection {
     datagrams_out: VecDeque<Bytes>,
     ping_pending: bool,
     key_update_requested: bool,
+    /// The data of our outstanding PATH_CHALLENGE, and whether it still
+    /// has to be sent (RFC 9000 §8.2).
+    challenge: Option<[u8; 8]>,
+    challenge_pending: bool,
     /// 1-RTT packets that failed authentication (RFC 9001 §6.6).
     auth_failures: u64,
     stats: Stats,
@@ -474,6 +478,8 @@ impl Connection {
             ping_pending: false,
             key_update_requested: false,
             auth_failures: 0,
+            challenge: None,
+            challenge_pending: false,
             stats: Stats::default(),
             config,
         }
@@ -895,6 +901,8 @@ impl Connection {
         match fired {
             Some(crate::recovery::Timeout::Probe { space, packets }) => {
                 self.spaces[space as usize].probes = packets;
+                // A lost PATH_CHALLENGE is sent again (RFC 9000 §8.2.1).
+                self.challenge_pending |= self.challenge.is_some() && space == SpaceId::Data;
             }
             Some(crate::recovery::Timeout::AntiDeadlock { space }) => {
                 self.spaces[space as usize].probes = 1;

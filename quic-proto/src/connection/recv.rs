@@ -169,9 +169,24 @@ impl Connection {
         let Some(idx) = space_index(level) else {
             return false;
         };
-        let _ = remote; // one path for now: migration is not handled yet
-        if self.open(now, idx, packet, ecn).is_none() {
+        if remote != self.path.remote {
+            // RFC 9000 §9: servers do not migrate, so a client drops packets
+            // from other addresses; a server accepts a new client address
+            // only once the handshake is confirmed (§9, §9.3).
+            if self.side.is_client() || idx != 2 || !self.handshake_confirmed {
+                return false;
+            }
+        }
+        let Some((pn, non_probing)) = self.open(now, idx, packet, ecn) else {
             return false;
+        };
+        // RFC 9000 §9.3: the highest-numbered non-probing packet from a new
+        // address moves the path there.
+        if remote != self.path.remote
+            && non_probing
+            && self.spaces[2].ack.largest_received() == Some(pn)
+        {
+            self.migrate(now, remote, datagram_len);
         }
         self.stats.packets_received += 1;
         self.last_activity = now;
@@ -187,7 +202,7 @@ impl Connection {
         idx: usize,
         packet: PartialPacket<'_>,
         ecn: Option<EcnCodepoint>,
-    ) -> Option<u64> {
+    ) -> Option<(u64, bool)> {
         let level = packet.level()?;
         let src_cid = match packet.header() {
             Header::Initial { src_cid, .. } | Header::Handshake { src_cid, .. } => Some(src_cid),
@@ -262,11 +277,13 @@ impl Connection {
             self.discard_space(now, 0);
         }
         let mut ack_eliciting = false;
+        let mut non_probing = false;
         let mut frames = 0usize;
         for frame in Frames::new(opened.payload()) {
             let result = frame.and_then(|f| {
                 f.ty().check_allowed(level)?;
                 ack_eliciting |= f.is_ack_eliciting();
+                non_probing |= !f.is_probing();
                 frames += 1;
                 self.handle_frame(now, idx, f)
             });
@@ -289,7 +306,31 @@ impl Connection {
         self.spaces[idx]
             .ack
             .on_packet_received(pn, now, ack_eliciting, ecn);
-        Some(pn)
+        Some((pn, non_probing))
+    }
+
+    /// The peer moved to `remote` (RFC 9000 §9.3): send there from now on,
+    /// within the anti-amplification limit until a PATH_CHALLENGE proves the
+    /// address (§8.2, §9.3). A new IP address (not just a new port, as in
+    /// NAT rebinding) also resets the congestion controller and RTT (§9.4).
+    fn migrate(&mut self, now: Instant, remote: SocketAddr, datagram_len: usize) {
+        let new_ip = remote.ip() != self.path.remote.ip();
+        self.path.remote = remote;
+        self.path.validated = false;
+        self.path.received = datagram_len as u64;
+        self.path.sent = 0;
+        if new_ip {
+            self.path.rtt = crate::recovery::RttEstimator::new(self.config.initial_rtt);
+            self.path.cc = crate::congestion::ControllerFactory::build(
+                &crate::congestion::NewRenoConfig::default(),
+                now,
+                self.path.mtu,
+            );
+        }
+        let mut data = [0u8; 8];
+        rand_core::RngCore::fill_bytes(&mut self.cid_gen.rng, &mut data);
+        self.challenge = Some(data);
+        self.challenge_pending = true;
     }
 
     /// RFC 9001 §6.6: past the AEAD integrity limit of forged packets, the
@@ -382,9 +423,15 @@ impl Connection {
                     self.path_responses.push_back(data);
                 }
             }
-            // We send no PATH_CHALLENGE yet, so any response is unsolicited
-            // and ignored (RFC 9000 §8.2.3 only acts on matching data).
-            Frame::PathResponse(_) => {}
+            // RFC 9000 §8.2.3: a PATH_RESPONSE with the data of our
+            // challenge validates the path; others are ignored.
+            Frame::PathResponse(data) => {
+                if self.challenge.is_some_and(|c| c == data) {
+                    self.challenge = None;
+                    self.challenge_pending = false;
+                    self.path.validated = true;
+                }
+            }
             Frame::ConnectionClose(c) => {
                 let reason = c.reason.to_vec();
                 let error = match c.transport_code() {

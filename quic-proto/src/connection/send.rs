@@ -169,6 +169,7 @@ impl Connection {
             wants = wants
                 || self.handshake_done_pending
                 || !self.path_responses.is_empty()
+                || self.challenge_pending
                 || !self.datagrams_out.is_empty()
                 || self.ping_pending
                 || self.streams.wants_to_send();
@@ -246,6 +247,13 @@ impl Connection {
                     log.push(Record::HandshakeDone);
                     self.handshake_done_pending = false;
                     ack_eliciting = true;
+                }
+                if let Some(data) = self.challenge.filter(|_| self.challenge_pending) {
+                    if w.remaining() >= 9 {
+                        Frame::PathChallenge(data).encode(&mut w);
+                        self.challenge_pending = false;
+                        ack_eliciting = true;
+                    }
                 }
                 while let Some(data) = path_responses.front() {
                     if w.remaining() < 9 {
