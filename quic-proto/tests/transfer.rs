@@ -50,7 +50,7 @@ fn concurrent_streams_with_small_windows_arrive_intact() {
 }
 
 /// A seeded xorshift for reproducible loss patterns.
-fn lossy(seed: u64, percent: u64) -> impl FnMut(pair::Who, usize, &[u8]) -> bool {
+fn lossy(seed: u64, percent: u64) -> impl FnMut(pair::Who, usize, &mut Vec<u8>) -> bool {
     let mut state = seed.max(1);
     move |_, _, _| {
         state ^= state << 13;

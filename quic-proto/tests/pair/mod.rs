@@ -70,7 +70,7 @@ impl Certs {
     }
 }
 
-type DropHook = Box<dyn FnMut(Who, usize, &[u8]) -> bool>;
+type DropHook = Box<dyn FnMut(Who, usize, &mut Vec<u8>) -> bool>;
 
 /// Two endpoints joined by an in-memory link with a one-way delay.
 pub struct Pair {
@@ -83,7 +83,8 @@ pub struct Pair {
     pub delay: Duration,
     /// Datagrams on the wire: (arrival, receiver, sender address, bytes).
     wire: VecDeque<(Instant, Who, SocketAddr, Vec<u8>)>,
-    /// Returns true to drop the `n`th datagram sent by `who`.
+    /// Returns true to drop the `n`th datagram sent by `who`; may also
+    /// change its bytes.
     pub drop_hook: Option<DropHook>,
     sent: [usize; 2],
     pub client_events: Vec<(ConnectionHandle, Event)>,
@@ -165,9 +166,9 @@ impl Pair {
                 any = true;
                 let n = self.sent[who as usize];
                 self.sent[who as usize] += 1;
-                let bytes = buf[..tx.size].to_vec();
+                let mut bytes = buf[..tx.size].to_vec();
                 if let Some(hook) = self.drop_hook.as_mut() {
-                    if hook(who, n, &bytes) {
+                    if hook(who, n, &mut bytes) {
                         continue;
                     }
                 }
