@@ -182,24 +182,7 @@ impl Connection {
         if !cwnd_ok && !ack_now {
             return None;
         }
-        let header = match idx {
-            0 => Header::Initial {
-                version: self.version,
-                dst_cid: self.remote_cids.active(),
-                src_cid: self.local_cid,
-                token: &self.token,
-            },
-            1 => Header::Handshake {
-                version: self.version,
-                dst_cid: self.remote_cids.active(),
-                src_cid: self.local_cid,
-            },
-            _ => Header::Short {
-                spin: false,
-                key_phase: self.one_rtt.as_ref().is_some_and(|k| k.phase),
-                dst_cid: self.remote_cids.active(),
-            },
-        };
+        let header = self.header(idx);
         let space_id = self.spaces[idx].id;
         let pn_full = self.spaces[idx].next_pn;
         let pn = PacketNumber::new(pn_full, self.loss.space(space_id).largest_acked());
@@ -332,7 +315,7 @@ impl Connection {
     }
 
     /// Undoes a built packet that will not be sent.
-    fn unbuild(&mut self, _b: &Built) {
+    fn unbuild(&mut self, b: &Built) {
         // The records stay in the log; the packet number is skipped. The
         // components have already marked the frames as sent, so requeue
         // them as if the packet were lost.
@@ -346,13 +329,13 @@ impl Connection {
             ..
         } = self;
         let mut parts = super::recv::Parts {
-            space: &mut spaces[_b.idx],
+            space: &mut spaces[b.idx],
             streams,
             handshake_done: handshake_done_pending,
             local_cids,
             remote_cids,
         };
-        log.take(_b.span, |r| parts.lost(r));
+        log.take(b.span, |r| parts.lost(r));
     }
 
     /// Patches Length, seals, and records the packet for recovery.
@@ -361,34 +344,11 @@ impl Connection {
         if b.layout.finish(packet, packet.len()).is_err() {
             return;
         }
-        let sealed = match b.idx {
-            2 => {
-                let Some(keys) = self.one_rtt.as_mut() else {
-                    return;
-                };
-                keys.sealed_in_phase += 1;
-                keys.first_sent_in_phase.get_or_insert(b.pn.full());
-                seal(
-                    packet,
-                    b.layout.pn_offset,
-                    b.pn,
-                    &*keys.packet.local,
-                    &*keys.header.local,
-                )
-            }
-            idx => {
-                let Some(keys) = self.spaces[idx].keys.as_ref() else {
-                    return;
-                };
-                seal(
-                    packet,
-                    b.layout.pn_offset,
-                    b.pn,
-                    &*keys.packet.local,
-                    &*keys.header.local,
-                )
-            }
-        };
+        if let (2, Some(keys)) = (b.idx, self.one_rtt.as_mut()) {
+            keys.sealed_in_phase += 1;
+            keys.first_sent_in_phase.get_or_insert(b.pn.full());
+        }
+        let sealed = self.seal_with(b.idx, packet, b.layout.pn_offset, b.pn);
         if sealed.is_err() {
             return;
         }
@@ -412,6 +372,50 @@ impl Connection {
         if self.side == Side::Client && space_id == SpaceId::Handshake {
             self.discard_space(now, 0);
         }
+    }
+
+    /// The header of a packet in space `idx`, to our peer's current CID.
+    fn header(&self, idx: usize) -> Header<'_> {
+        let dst_cid = self.remote_cids.active();
+        match idx {
+            0 => Header::Initial {
+                version: self.version,
+                dst_cid,
+                src_cid: self.local_cid,
+                token: &self.token,
+            },
+            1 => Header::Handshake {
+                version: self.version,
+                dst_cid,
+                src_cid: self.local_cid,
+            },
+            _ => Header::Short {
+                spin: false,
+                key_phase: self.one_rtt.as_ref().is_some_and(|k| k.phase),
+                dst_cid,
+            },
+        }
+    }
+
+    /// Seals a packet of space `idx` with its current keys.
+    fn seal_with(
+        &self,
+        idx: usize,
+        packet: &mut [u8],
+        pn_offset: usize,
+        pn: PacketNumber,
+    ) -> Result<(), ()> {
+        let (packet_key, header_key) = match idx {
+            2 => {
+                let keys = self.one_rtt.as_ref().ok_or(())?;
+                (&*keys.packet.local, &*keys.header.local)
+            }
+            _ => {
+                let keys = self.spaces[idx].keys.as_ref().ok_or(())?;
+                (&*keys.packet.local, &*keys.header.local)
+            }
+        };
+        seal(packet, pn_offset, pn, packet_key, header_key).map_err(|_| ())
     }
 
     /// In the closing state: one datagram with CONNECTION_CLOSE in every
@@ -487,24 +491,7 @@ impl Connection {
         frame: &ConnectionClose<'_>,
         pad_to: usize,
     ) -> Option<usize> {
-        let header = match idx {
-            0 => Header::Initial {
-                version: self.version,
-                dst_cid: self.remote_cids.active(),
-                src_cid: self.local_cid,
-                token: &self.token,
-            },
-            1 => Header::Handshake {
-                version: self.version,
-                dst_cid: self.remote_cids.active(),
-                src_cid: self.local_cid,
-            },
-            _ => Header::Short {
-                spin: false,
-                key_phase: self.one_rtt.as_ref().is_some_and(|k| k.phase),
-                dst_cid: self.remote_cids.active(),
-            },
-        };
+        let header = self.header(idx);
         let space_id = self.spaces[idx].id;
         let pn = PacketNumber::new(
             self.spaces[idx].next_pn,
@@ -531,29 +518,7 @@ impl Connection {
         let end = hl + payload_len + tag_len;
         let packet = &mut out[..end];
         layout.finish(packet, end).ok()?;
-        let sealed = match idx {
-            2 => {
-                let keys = self.one_rtt.as_ref()?;
-                seal(
-                    packet,
-                    layout.pn_offset,
-                    pn,
-                    &*keys.packet.local,
-                    &*keys.header.local,
-                )
-            }
-            _ => {
-                let keys = self.spaces[idx].keys.as_ref()?;
-                seal(
-                    packet,
-                    layout.pn_offset,
-                    pn,
-                    &*keys.packet.local,
-                    &*keys.header.local,
-                )
-            }
-        };
-        sealed.ok()?;
+        self.seal_with(idx, packet, layout.pn_offset, pn).ok()?;
         self.spaces[idx].next_pn += 1;
         Some(start + end)
     }
