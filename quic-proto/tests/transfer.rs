@@ -104,3 +104,31 @@ fn lost_server_flight_is_recovered() {
     let mut t = Transfer::start(&mut pair, h, &[50_000], Dir::Bi);
     run(&mut pair, &mut t, Duration::from_secs(30));
 }
+
+#[test]
+fn lost_client_finished_is_recovered() {
+    let mut pair = Pair::new(TransportConfig::default());
+    // The client's second datagram carries its Handshake flight (Finished).
+    pair.drop_hook = Some(Box::new(|who, n, _| who == pair::Who::Client && n == 1));
+    let h = pair.connect();
+    assert!(pair.drive_until(Duration::from_secs(10), |p| {
+        p.client_saw(|e| *e == Event::HandshakeConfirmed)
+            && p.server_saw(|e| *e == Event::Connected)
+    }));
+    let mut t = Transfer::start(&mut pair, h, &[50_000], Dir::Bi);
+    run(&mut pair, &mut t, Duration::from_secs(30));
+}
+
+#[test]
+fn handshake_survives_heavy_loss_for_many_seeds() {
+    for seed in 1..=20u64 {
+        let mut pair = Pair::new(TransportConfig::default());
+        pair.drop_hook = Some(Box::new(lossy(seed * 7919, 30)));
+        pair.connect();
+        let ok = pair.drive_until(Duration::from_secs(60), |p| {
+            p.client_saw(|e| *e == Event::HandshakeConfirmed)
+                && p.server_saw(|e| *e == Event::Connected)
+        });
+        assert!(ok, "seed {seed}: handshake did not complete under 30% loss");
+    }
+}

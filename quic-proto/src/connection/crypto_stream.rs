@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use crate::ack::RangeSet;
 use crate::coding::Encoder;
 use crate::frame::CryptoFrame;
 use crate::{TransportError, TransportErrorCode};
@@ -27,16 +28,30 @@ pub(crate) struct CryptoRecord {
 }
 
 /// One level's CRYPTO stream, both directions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct CryptoStream {
     /// Every byte written so far, from offset 0.
     sent: Vec<u8>,
     /// Ranges of `sent` waiting to be (re)sent, sorted and disjoint.
     pending: Vec<Range<u64>>,
+    /// Ranges the peer has acknowledged.
+    acked: RangeSet,
     /// The next offset the TLS stack has not yet been given.
     read_offset: u64,
     /// Out-of-order data, keyed by offset; never overlapping.
     out_of_order: BTreeMap<u64, Vec<u8>>,
+}
+
+impl Default for CryptoStream {
+    fn default() -> Self {
+        Self {
+            sent: Vec::new(),
+            pending: Vec::new(),
+            acked: RangeSet::unbounded(),
+            read_offset: 0,
+            out_of_order: BTreeMap::new(),
+        }
+    }
 }
 
 impl CryptoStream {
@@ -86,6 +101,42 @@ impl CryptoStream {
         let end = (r.offset + u64::from(r.len)).min(self.sent.len() as u64);
         if r.offset < end {
             self.add_pending(r.offset..end);
+        }
+    }
+
+    /// A frame was acknowledged: its bytes need never be sent again.
+    pub fn on_acked(&mut self, r: CryptoRecord) {
+        if r.len > 0 {
+            self.acked
+                .insert_range(r.offset..=r.offset + u64::from(r.len) - 1);
+        }
+    }
+
+    /// Whether any byte sent has not been acknowledged.
+    pub fn has_unacked(&self) -> bool {
+        let total = self.sent.len() as u64;
+        total > 0 && !self.acked.contains_range(0..=total - 1)
+    }
+
+    /// Queues every byte not yet acknowledged again: what a PTO probe
+    /// should carry (RFC 9002 §6.2.4: "retransmit previously sent
+    /// unacknowledged data").
+    pub fn requeue_unacked(&mut self) {
+        let mut end = self.sent.len() as u64;
+        let gaps: Vec<Range<u64>> = self
+            .acked
+            .iter()
+            .filter_map(|r| {
+                let gap = (*r.end() + 1)..end;
+                end = (*r.start()).min(end);
+                (gap.start < gap.end).then_some(gap)
+            })
+            .collect();
+        for gap in gaps {
+            self.add_pending(gap);
+        }
+        if end > 0 {
+            self.add_pending(0..end);
         }
     }
 
@@ -264,6 +315,29 @@ mod tests {
         };
         assert_eq!(f.offset.into_inner(), records[1].offset);
         assert!(!s.has_pending());
+    }
+
+    #[test]
+    fn a_probe_requeues_exactly_the_unacknowledged_bytes() {
+        let mut s = CryptoStream::default();
+        s.write(&[1; 100]);
+        s.pending.clear();
+        s.on_acked(CryptoRecord {
+            offset: 10,
+            len: 20,
+        });
+        s.on_acked(CryptoRecord {
+            offset: 50,
+            len: 10,
+        });
+        assert!(s.has_unacked());
+        s.requeue_unacked();
+        assert_eq!(s.pending, vec![0..10, 30..50, 60..100]);
+        s.on_acked(CryptoRecord {
+            offset: 0,
+            len: 100,
+        });
+        assert!(!s.has_unacked());
     }
 
     #[test]

@@ -196,6 +196,18 @@ struct CloseFrame {
     reason: Vec<u8>,
 }
 
+/// HANDSHAKE_DONE's progress (server side, RFC 9000 §13.3: resent until
+/// acknowledged).
+#[derive(Debug, Default)]
+pub(crate) struct HandshakeDoneState {
+    /// Waiting to be written.
+    pub pending: bool,
+    /// Written at least once.
+    pub sent: bool,
+    /// Acknowledged by the client.
+    pub acked: bool,
+}
+
 /// One packet-number space.
 struct Space {
     id: SpaceId,
@@ -289,7 +301,8 @@ pub struct Connection {
     peer_params: Option<TransportParameters>,
     local_params: TransportParameters,
     handshake_confirmed: bool,
-    handshake_done_pending: bool,
+    /// HANDSHAKE_DONE: to send, and acknowledged (RFC 9000 §13.3).
+    handshake_done: HandshakeDoneState,
     idle_timeout: Option<Duration>,
     last_activity: Instant,
     /// Whether an ack-eliciting packet was sent since the last receive
@@ -465,7 +478,7 @@ impl Connection {
             idle_timeout: config.max_idle_timeout,
             local_params,
             handshake_confirmed: false,
-            handshake_done_pending: false,
+            handshake_done: HandshakeDoneState::default(),
             last_activity: p.now,
             sent_ack_eliciting_since_receive: false,
             close: None,
@@ -874,7 +887,7 @@ impl Connection {
             spaces,
             streams,
             stats,
-            handshake_done_pending,
+            handshake_done,
             local_cids,
             remote_cids,
             ..
@@ -890,7 +903,7 @@ impl Connection {
                 let mut parts = recv::Parts {
                     space,
                     streams,
-                    handshake_done: handshake_done_pending,
+                    handshake_done,
                     local_cids,
                     remote_cids,
                 };
@@ -901,6 +914,22 @@ impl Connection {
         match fired {
             Some(crate::recovery::Timeout::Probe { space, packets }) => {
                 self.spaces[space as usize].probes = packets;
+                // RFC 9002 §6.2.4: probes carry unacknowledged data, and the
+                // other handshake spaces with data in flight probe too (a
+                // Handshake probe cannot help a client that lost the
+                // ServerHello).
+                for s in &mut self.spaces[..2] {
+                    if s.keys.is_some() && s.crypto.has_unacked() {
+                        s.crypto.requeue_unacked();
+                        s.probes = s.probes.max(1);
+                    }
+                }
+                // An unacknowledged HANDSHAKE_DONE rides on the probe: the
+                // client cannot confirm the handshake without it.
+                let hd = &mut self.handshake_done;
+                if space == SpaceId::Data && hd.sent && !hd.acked {
+                    hd.pending = true;
+                }
                 // A lost PATH_CHALLENGE is sent again (RFC 9000 §8.2.1).
                 self.challenge_pending |= self.challenge.is_some() && space == SpaceId::Data;
             }

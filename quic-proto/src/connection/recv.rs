@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::log::Record;
-use super::{Connection, ConnectionError, Event, Space, State};
+use super::{Connection, ConnectionError, Event, HandshakeDoneState, Space, State};
 use crate::ack::EcnCodepoint;
 use crate::cid_manager::{LocalCids, RemoteCids};
 use crate::crypto::{initial_keys, verify_retry_integrity};
@@ -22,7 +22,7 @@ const MAX_PATH_RESPONSES: usize = 4;
 pub(super) struct Parts<'a> {
     pub space: &'a mut Space,
     pub streams: &'a mut Streams,
-    pub handshake_done: &'a mut bool,
+    pub handshake_done: &'a mut HandshakeDoneState,
     pub local_cids: &'a mut LocalCids,
     pub remote_cids: &'a mut RemoteCids,
 }
@@ -33,7 +33,7 @@ impl Parts<'_> {
         match r {
             Record::Crypto(c) => self.space.crypto.on_lost(c),
             Record::Stream(s) => self.streams.on_lost(s),
-            Record::HandshakeDone => *self.handshake_done = true,
+            Record::HandshakeDone => self.handshake_done.pending = !self.handshake_done.acked,
             Record::Cid(c) => {
                 self.local_cids.on_lost(c);
                 self.remote_cids.on_lost(c);
@@ -52,7 +52,8 @@ impl Parts<'_> {
                 self.local_cids.on_acked(c);
                 self.remote_cids.on_acked(c);
             }
-            Record::Crypto(_) | Record::HandshakeDone => {}
+            Record::Crypto(c) => self.space.crypto.on_acked(c),
+            Record::HandshakeDone => self.handshake_done.acked = true,
         }
     }
 }
@@ -500,7 +501,7 @@ impl Connection {
             spaces,
             streams,
             stats,
-            handshake_done_pending,
+            handshake_done,
             local_cids,
             remote_cids,
             ..
@@ -508,7 +509,7 @@ impl Connection {
         let mut parts = Parts {
             space: &mut spaces[idx],
             streams,
-            handshake_done: handshake_done_pending,
+            handshake_done,
             local_cids,
             remote_cids,
         };
@@ -589,7 +590,7 @@ impl Connection {
             if self.side.is_server() {
                 // RFC 9001 §4.1.2: the server's handshake is confirmed on
                 // completion; it tells the client with HANDSHAKE_DONE.
-                self.handshake_done_pending = true;
+                self.handshake_done.pending = true;
                 self.confirm_handshake(now);
             }
         }

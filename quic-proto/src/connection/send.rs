@@ -167,7 +167,7 @@ impl Connection {
         let mut wants = ack_now || probe || space.crypto.has_pending();
         if idx == 2 {
             wants = wants
-                || self.handshake_done_pending
+                || self.handshake_done.pending
                 || !self.path_responses.is_empty()
                 || self.challenge_pending
                 || !self.datagrams_out.is_empty()
@@ -225,10 +225,11 @@ impl Connection {
                 ack_eliciting = true;
             }
             if idx == 2 {
-                if self.handshake_done_pending && w.remaining() >= 1 {
+                if self.handshake_done.pending && w.remaining() >= 1 {
                     Frame::HandshakeDone.encode(&mut w);
                     log.push(Record::HandshakeDone);
-                    self.handshake_done_pending = false;
+                    self.handshake_done.pending = false;
+                    self.handshake_done.sent = true;
                     ack_eliciting = true;
                 }
                 if let Some(data) = self.challenge.filter(|_| self.challenge_pending) {
@@ -323,7 +324,7 @@ impl Connection {
             log,
             spaces,
             streams,
-            handshake_done_pending,
+            handshake_done,
             local_cids,
             remote_cids,
             ..
@@ -331,7 +332,7 @@ impl Connection {
         let mut parts = super::recv::Parts {
             space: &mut spaces[b.idx],
             streams,
-            handshake_done: handshake_done_pending,
+            handshake_done,
             local_cids,
             remote_cids,
         };

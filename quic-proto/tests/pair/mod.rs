@@ -319,10 +319,9 @@ impl Transfer {
 
     /// Writes what flow control allows and reads what arrived.
     pub fn pump(&mut self, pair: &mut Pair) {
-        let conn = pair
-            .client
-            .connection(self.handle)
-            .expect("client connection");
+        let Some(conn) = pair.client.connection(self.handle) else {
+            return;
+        };
         for (id, data, written, finished) in &mut self.sending {
             while *written < data.len() {
                 match conn.write(*id, &data[*written..]) {
