@@ -236,6 +236,9 @@ pub struct EndpointConfig {
     pub reset_key: [u8; 32],
     /// The versions we accept, in order of preference.
     pub supported_versions: Vec<Version>,
+    /// How many datagrams one `prepare_next_packet` call may pack for a
+    /// segmentation-offload (GSO) send; 1 turns batching off.
+    pub max_gso_segments: usize,
 }
 
 impl EndpointConfig {
@@ -252,6 +255,7 @@ impl EndpointConfig {
             local_cid_len: 8,
             reset_key,
             supported_versions: Version::SUPPORTED.to_vec(),
+            max_gso_segments: 1,
         }
     }
 }

@@ -132,3 +132,27 @@ fn handshake_survives_heavy_loss_for_many_seeds() {
         assert!(ok, "seed {seed}: handshake did not complete under 30% loss");
     }
 }
+
+#[test]
+fn gso_batches_deliver_the_same_bytes_and_fall_back_when_refused() {
+    let mut config = TransportConfig::default();
+    config.stream_receive_window = 4 << 20;
+    let mut pair = Pair::new(config);
+    pair.gso_segments(10);
+    let h = pair.connect();
+    assert!(pair.drive_until(Duration::from_secs(5), |p| p
+        .client_saw(|e| *e == Event::Connected)));
+    let mut t = Transfer::start(&mut pair, h, &[2_000_000], Dir::Uni);
+    run(&mut pair, &mut t, Duration::from_secs(30));
+    assert!(
+        pair.max_batch > 1,
+        "no batch of several datagrams was ever sent"
+    );
+    // After a GSO failure the endpoint sends one datagram per call.
+    pair.client
+        .report_send_failure(quic_proto::endpoint::SendFailure::GsoUnsupported);
+    pair.max_batch = 0;
+    let mut t = Transfer::start(&mut pair, h, &[500_000], Dir::Uni);
+    run(&mut pair, &mut t, Duration::from_secs(30));
+    assert_eq!(pair.max_batch, 1);
+}

@@ -169,6 +169,10 @@ pub struct Transmit {
     pub size: usize,
     /// The ECN codepoint to mark the datagram with.
     pub ecn: Option<EcnCodepoint>,
+    /// Set when the buffer holds several datagrams to send with one
+    /// segmentation offload (GSO) call: each is this many bytes, the last
+    /// may be shorter.
+    pub segment_size: Option<usize>,
 }
 
 /// The lifecycle (RFC 9000 §10).

@@ -127,6 +127,7 @@ impl Connection {
             destination: self.path.remote,
             size: len,
             ecn: None,
+            segment_size: None,
         })
     }
 
@@ -480,6 +481,7 @@ impl Connection {
             destination: self.path.remote,
             size: len,
             ecn: None,
+            segment_size: None,
         })
     }
 

@@ -107,6 +107,16 @@ struct Slot {
     reset_token: Option<StatelessResetToken>,
 }
 
+/// Why a datagram could not be sent (see [`Endpoint::report_send_failure`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendFailure {
+    /// The socket refused a segmentation-offload send (EIO from GSO).
+    GsoUnsupported,
+    /// The destination is unreachable.
+    Unreachable,
+}
+
 /// Stateless packets waiting to go out, bounded so a flood of junk cannot
 /// grow memory.
 const MAX_STATELESS_QUEUE: usize = 64;
@@ -133,6 +143,9 @@ pub struct Endpoint {
     timers: BinaryHeap<Reverse<(Instant, u32)>>,
     stateless: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<(ConnectionHandle, Event)>,
+    /// How many datagrams one `prepare_next_packet` may return (GSO).
+    gso_segments: usize,
+    accept_filter: Option<Box<dyn FnMut(SocketAddr) -> bool + Send>>,
     /// The first `now` seen: the zero of Retry token times.
     epoch: Option<Instant>,
     connection_count: usize,
@@ -149,6 +162,7 @@ impl core::fmt::Debug for Endpoint {
 impl Endpoint {
     /// An endpoint; `server` is `Some` if it accepts connections.
     pub fn new(config: EndpointConfig, server: Option<ServerConfig>) -> Self {
+        let gso_segments = config.max_gso_segments.max(1);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let hasher = KeyedHasher(rng.next_u64(), rng.next_u64());
         let mut token_secret = [0u8; 32];
@@ -170,6 +184,8 @@ impl Endpoint {
             stateless: VecDeque::new(),
             events: VecDeque::new(),
             epoch: None,
+            gso_segments,
+            accept_filter: None,
             connection_count: 0,
         }
     }
@@ -335,6 +351,7 @@ impl Endpoint {
                     destination: to,
                     size: n,
                     ecn: None,
+                    segment_size: None,
                 },
                 None,
             ));
@@ -343,7 +360,8 @@ impl Endpoint {
             let slot = &mut self.slots[index as usize];
             let sent = slot.conn.as_mut().and_then(|c| c.poll_transmit(now, buf));
             match sent {
-                Some(tx) => {
+                Some(mut tx) => {
+                    self.batch(now, index, buf, &mut tx);
                     // Round-robin: the connection goes to the back.
                     self.send_queue.rotate_left(1);
                     self.rearm(index);
@@ -359,7 +377,53 @@ impl Endpoint {
         None
     }
 
+    /// Tells the endpoint a datagram could not be sent. A
+    /// [`SendFailure::GsoUnsupported`] turns segmentation offload off for
+    /// good (the fallback sticks); other failures are left to loss recovery.
+    pub fn report_send_failure(&mut self, failure: SendFailure) {
+        if failure == SendFailure::GsoUnsupported {
+            self.gso_segments = 1;
+        }
+    }
+
+    /// Sets a filter that decides, from the client's address, whether a new
+    /// connection is accepted (refused Initials are dropped).
+    pub fn set_accept_filter(&mut self, filter: impl FnMut(SocketAddr) -> bool + Send + 'static) {
+        self.accept_filter = Some(Box::new(filter));
+    }
+
     // ---- internals -------------------------------------------------------
+
+    /// Appends more full-size datagrams of the same connection behind the
+    /// first, for one GSO send: all equal in size but the last.
+    fn batch(&mut self, now: Instant, index: u32, buf: &mut [u8], tx: &mut Transmit) {
+        let segment = tx.size;
+        let mut count = 1;
+        while count < self.gso_segments {
+            let Some(room) = buf.get_mut(tx.size..tx.size + segment) else {
+                break;
+            };
+            let Some(conn) = self.slots[index as usize].conn.as_mut() else {
+                break;
+            };
+            let Some(next) = conn.poll_transmit(now, room) else {
+                break;
+            };
+            if next.destination != tx.destination || next.ecn != tx.ecn {
+                // Cannot share one send; the datagram is in `room` but
+                // unsent: treat it as lost (recovery resends its frames).
+                break;
+            }
+            tx.size += next.size;
+            count += 1;
+            if next.size < segment {
+                break;
+            }
+        }
+        if count > 1 {
+            tx.segment_size = Some(segment);
+        }
+    }
 
     fn handle(&self, index: u32) -> ConnectionHandle {
         ConnectionHandle {
@@ -576,6 +640,10 @@ impl Endpoint {
         }
         if !self.config.supported_versions.contains(&version)
             || self.connection_count >= server.max_connections
+            || self
+                .accept_filter
+                .as_mut()
+                .is_some_and(|accept| !accept(remote))
         {
             return;
         }

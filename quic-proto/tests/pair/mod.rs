@@ -90,6 +90,8 @@ pub struct Pair {
     pub client_events: Vec<(ConnectionHandle, Event)>,
     pub server_events: Vec<(ConnectionHandle, Event)>,
     pub server_handle: Option<ConnectionHandle>,
+    /// The most datagrams seen in one `prepare_next_packet` (GSO batch).
+    pub max_batch: usize,
 }
 
 impl Pair {
@@ -127,7 +129,15 @@ impl Pair {
             client_events: Vec::new(),
             server_events: Vec::new(),
             server_handle: None,
+            max_batch: 0,
         }
+    }
+
+    /// Rebuilds the client endpoint with GSO batches of up to `n` datagrams.
+    pub fn gso_segments(&mut self, n: usize) {
+        let mut config = EndpointConfig::new(1);
+        config.max_gso_segments = n;
+        self.client = Endpoint::new(config, None);
     }
 
     pub fn connect(&mut self) -> ConnectionHandle {
@@ -166,18 +176,25 @@ impl Pair {
                 any = true;
                 let n = self.sent[who as usize];
                 self.sent[who as usize] += 1;
-                let mut bytes = buf[..tx.size].to_vec();
-                if let Some(hook) = self.drop_hook.as_mut() {
-                    if hook(who, n, &mut bytes) {
-                        continue;
-                    }
+                // Split a GSO batch into its datagrams, as the kernel would.
+                let segment = tx.segment_size.unwrap_or(tx.size);
+                if who == Who::Client {
+                    self.max_batch = self.max_batch.max(tx.size.div_ceil(segment));
                 }
-                let to = match who {
-                    Who::Client => Who::Server,
-                    Who::Server => Who::Client,
-                };
-                self.wire
-                    .push_back((self.now + self.delay, to, from, bytes));
+                for chunk in buf[..tx.size].chunks(segment) {
+                    let mut bytes = chunk.to_vec();
+                    if let Some(hook) = self.drop_hook.as_mut() {
+                        if hook(who, n, &mut bytes) {
+                            continue;
+                        }
+                    }
+                    let to = match who {
+                        Who::Client => Who::Server,
+                        Who::Server => Who::Client,
+                    };
+                    self.wire
+                        .push_back((self.now + self.delay, to, from, bytes));
+                }
             }
         }
         any
