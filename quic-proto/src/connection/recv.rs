@@ -225,10 +225,16 @@ impl Connection {
             }
             // RFC 9001 §6.3: a flipped key phase is the peer's key update,
             // unless the packet is older than the current phase.
+            // The other phase bit is the previous key for packets older than
+            // the first of the current phase, and also for every packet
+            // until the peer's first one in the current phase when we
+            // started the update ourselves (the peer still sends with the
+            // old key until it sees ours).
+            let old = keys.first_received_in_phase.is_none_or(|first| pn < first);
             let (key, rotate) = if unprotected.key_phase() == keys.phase {
                 (&*keys.packet.remote, false)
-            } else if keys.first_received_in_phase.is_some_and(|first| pn < first) {
-                (&*keys.prev_remote.as_ref()?.0, false)
+            } else if let (true, Some((prev, _))) = (old, keys.prev_remote.as_ref()) {
+                (&**prev, false)
             } else {
                 (&*keys.next.remote, true)
             };
@@ -398,7 +404,12 @@ impl Connection {
                 let Self { spaces, tls, .. } = self;
                 spaces[idx].crypto.on_frame(&f, |data| tls.read(data))?;
                 self.drive_tls();
-                self.handshake_progress(now)?;
+                // A client takes the server's transport parameters from its
+                // EncryptedExtensions, the first Handshake message: before
+                // that, a resumed session would show the remembered ones.
+                if self.side.is_server() || idx >= 1 {
+                    self.handshake_progress(now)?;
+                }
             }
             Frame::NewToken { .. } => {
                 // RFC 9000 §19.7: servers MUST treat NEW_TOKEN as PROTOCOL_VIOLATION.
