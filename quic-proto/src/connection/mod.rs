@@ -312,6 +312,8 @@ pub struct Connection {
     /// Whether an ack-eliciting packet was sent since the last receive
     /// (RFC 9000 §10.1 idle timer restarts).
     sent_ack_eliciting_since_receive: bool,
+    /// When we last sent an ack-eliciting packet.
+    last_ack_eliciting_sent: Instant,
     close: Option<CloseFrame>,
     close_pending: bool,
     error: Option<ConnectionError>,
@@ -485,6 +487,7 @@ impl Connection {
             handshake_done: HandshakeDoneState::default(),
             last_activity: p.now,
             sent_ack_eliciting_since_receive: false,
+            last_ack_eliciting_sent: p.now,
             close: None,
             close_pending: false,
             error: None,
@@ -835,10 +838,8 @@ impl Connection {
         if let Some(one_rtt) = &self.one_rtt {
             consider(one_rtt.prev_remote.as_ref().map(|(_, until)| *until));
         }
-        if let Some(interval) = self.config.keep_alive_interval {
-            if self.is_established() {
-                consider(Some(self.last_activity + interval));
-            }
+        if let Some(at) = self.keep_alive_due() {
+            consider(Some(at));
         }
         next
     }
@@ -874,12 +875,21 @@ impl Connection {
                 one_rtt.prev_remote = None;
             }
         }
-        if let Some(interval) = self.config.keep_alive_interval {
-            if self.is_established() && now >= self.last_activity + interval {
-                self.ping_pending = true;
-            }
+        if self.keep_alive_due().is_some_and(|at| now >= at) {
+            self.ping_pending = true;
         }
         self.run_loss_timer(now);
+    }
+
+    /// When the keep-alive PING is due: an interval after the later of the
+    /// last packet received and the last ack-eliciting packet sent, so a
+    /// silent peer gets one PING per interval, not a stream of them.
+    fn keep_alive_due(&self) -> Option<Instant> {
+        let interval = self.config.keep_alive_interval?;
+        if !self.is_established() || self.ping_pending {
+            return None;
+        }
+        Some(self.last_activity.max(self.last_ack_eliciting_sent) + interval)
     }
 
     fn run_loss_timer(&mut self, now: Instant) {

@@ -368,6 +368,7 @@ impl Connection {
                 self.last_activity = now;
             }
             self.sent_ack_eliciting_since_receive = true;
+            self.last_ack_eliciting_sent = now;
         }
         // RFC 9001 §4.9.1: a client discards Initial keys when it first
         // sends a Handshake packet.
