@@ -358,3 +358,16 @@ fn nat_rebinding_moves_the_server_to_the_new_client_address() {
     t.verify();
     assert_eq!(pair.server_conn().remote_address(), new_addr);
 }
+
+#[test]
+fn close_is_sent_even_when_the_embedder_returns_after_the_closing_period() {
+    let mut pair = Pair::new(TransportConfig::default());
+    let h = connected(&mut pair);
+    let now = pair.now;
+    pair.client_conn(h).close(now, VarInt::from_u32(5), b"late");
+    // The embedder stalls far longer than three PTOs before polling.
+    pair.now += Duration::from_secs(10);
+    assert!(pair.drive_until(Duration::from_secs(5), |p| {
+        p.server_saw(|e| matches!(e, Event::Closed(ConnectionError::PeerApplicationClose { code, .. }) if *code == VarInt::from_u32(5)))
+    }));
+}

@@ -848,7 +848,11 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
             State::Closing { until } | State::Draining { until } => {
-                if now >= until {
+                // A CONNECTION_CLOSE not yet sent goes out first, however
+                // late the embedder comes back.
+                let unsent_close =
+                    matches!(self.state, State::Closing { .. }) && self.close_pending;
+                if now >= until && !unsent_close {
                     self.state = State::Drained;
                     self.events.push_back(Event::Drained);
                 }
