@@ -13,9 +13,10 @@ pub(crate) struct OneRttKeys {
     /// The next generation, derived ahead so a peer's update is recognised
     /// at once (RFC 9001 §6.3).
     pub next: KeyPair<Box<dyn PacketKey>>,
-    /// The previous receive key, kept for reordered packets until
-    /// `prev_until` (RFC 9001 §6.5: about three PTOs).
-    pub prev_remote: Option<(Box<dyn PacketKey>, Instant)>,
+    /// The previous receive key, kept for the peer's old-phase packets;
+    /// discarded three PTOs after the first packet of the new phase arrives
+    /// (RFC 9001 §6.5), the deadline being unknown until then.
+    pub prev_remote: Option<(Box<dyn PacketKey>, Option<Instant>)>,
     update: KeyUpdate,
     /// The key phase bit of the current generation.
     pub phase: bool,
@@ -49,17 +50,33 @@ impl OneRttKeys {
     }
 
     /// Moves to the next generation; the old receive key stays usable for
-    /// reordered packets until `keep_old_until`.
-    pub fn rotate(&mut self, keep_old_until: Instant) {
+    /// the peer's old-phase packets (see [`OneRttKeys::on_received`]).
+    pub fn rotate(&mut self) {
         let next = self.update.next_packet_keys();
         let current = core::mem::replace(&mut self.next, next);
         let old = core::mem::replace(&mut self.packet, current);
-        self.prev_remote = Some((old.remote, keep_old_until));
+        self.prev_remote = Some((old.remote, None));
         self.phase = !self.phase;
         self.first_sent_in_phase = None;
         self.first_received_in_phase = None;
         self.phase_acked = false;
         self.sealed_in_phase = 0;
+    }
+
+    /// A packet of the current phase arrived: the first one starts the
+    /// clock on the previous key (RFC 9001 §6.5).
+    pub fn on_received(&mut self, pn: u64, discard_old_at: Instant) {
+        if self.first_received_in_phase.is_none() {
+            self.first_received_in_phase = Some(pn);
+            if let Some((_, deadline @ None)) = &mut self.prev_remote {
+                *deadline = Some(discard_old_at);
+            }
+        }
+    }
+
+    /// When the previous receive key is to be discarded, if that is known.
+    pub fn prev_discard_at(&self) -> Option<Instant> {
+        self.prev_remote.as_ref().and_then(|(_, at)| *at)
     }
 
     /// Whether we may start a key update now (RFC 9001 §6.1: not before a

@@ -836,7 +836,7 @@ impl Connection {
             }
         }
         if let Some(one_rtt) = &self.one_rtt {
-            consider(one_rtt.prev_remote.as_ref().map(|(_, until)| *until));
+            consider(one_rtt.prev_discard_at());
         }
         if let Some(at) = self.keep_alive_due() {
             consider(Some(at));
@@ -871,11 +871,7 @@ impl Connection {
             }
         }
         if let Some(one_rtt) = &mut self.one_rtt {
-            if one_rtt
-                .prev_remote
-                .as_ref()
-                .is_some_and(|(_, until)| now >= *until)
-            {
+            if one_rtt.prev_discard_at().is_some_and(|at| now >= at) {
                 one_rtt.prev_remote = None;
             }
         }

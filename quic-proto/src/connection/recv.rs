@@ -260,10 +260,12 @@ impl Connection {
         let pn = opened.pn();
         if let Some(keys) = self.one_rtt.as_mut().filter(|_| idx == 2) {
             if rotated {
-                keys.rotate(now + pto * 3);
+                keys.rotate();
                 self.stats.key_updates += 1;
             }
-            keys.first_received_in_phase.get_or_insert(pn);
+            if opened.key_phase() == keys.phase {
+                keys.on_received(pn, now + pto * 3);
+            }
         }
         if self.spaces[idx].ack.is_duplicate(pn) {
             return None;

@@ -73,7 +73,7 @@ impl Connection {
             State::Closing { .. } => return self.transmit_close(now, buf),
             _ => {}
         }
-        self.maybe_update_keys(now);
+        self.maybe_update_keys();
         let limit = buf
             .len()
             .min(usize::from(self.path.mtu))
@@ -133,8 +133,7 @@ impl Connection {
 
     /// RFC 9001 §6: start a key update when asked or when the
     /// confidentiality limit nears, once the previous one is acknowledged.
-    fn maybe_update_keys(&mut self, now: Instant) {
-        let pto = self.pto_base();
+    fn maybe_update_keys(&mut self) {
         let confirmed = self.handshake_confirmed;
         let Some(keys) = self.one_rtt.as_mut() else {
             return;
@@ -143,7 +142,7 @@ impl Connection {
             && keys.can_update()
             && (self.key_update_requested || keys.near_confidentiality_limit())
         {
-            keys.rotate(now + pto * 3);
+            keys.rotate();
             self.key_update_requested = false;
             self.stats.key_updates += 1;
         }
