@@ -17,9 +17,10 @@
 //!
 //! quinn starts a key update of its own after its first 10 to 1000 packets
 //! in every connection, so each bulk test also covers our answer to a
-//! peer's key update. The `#[ignore]`d tests reproduce bugs found in
-//! `quic-proto`; each one's reason says where (run them with
-//! `cargo test -p quic-tests --test interop_quinn -- --ignored`).
+//! peer's key update. Several tests reproduce bugs these tests found in
+//! `quic-proto` (TLS resumption and transport parameters, key updates we
+//! start while only receiving or while idle, keep-alive in a blackhole, a
+//! close after a stall); all are fixed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -1072,11 +1073,6 @@ fn key_update_by_our_client_while_sending() {
 }
 
 #[test]
-#[ignore = "quic-proto bug: a key update we initiate while only ACKs flow can \
-            deadlock: poll_transmit rotates keys even when it then sends \
-            nothing (connection/send.rs maybe_update_keys), and old-phase \
-            packets are then opened with the next key instead of the previous \
-            one (connection/recv.rs open), so every peer packet is dropped"]
 fn key_update_by_our_client_while_receiving() {
     let (ours, _) = our_client_vs_quinn(&key_update_plan(true, IN_RESPONSE), ring_provider());
     assert_key_updated(&ours);
@@ -1089,11 +1085,6 @@ fn key_update_by_our_server_while_sending() {
 }
 
 #[test]
-#[ignore = "quic-proto bug: a key update we initiate while only ACKs flow can \
-            deadlock: poll_transmit rotates keys even when it then sends \
-            nothing (connection/send.rs maybe_update_keys), and old-phase \
-            packets are then opened with the next key instead of the previous \
-            one (connection/recv.rs open), so every peer packet is dropped"]
 fn key_update_by_our_server_while_receiving() {
     let (ours, _) = quinn_vs_our_server(&key_update_plan(true, IN_REQUEST), ring_provider());
     assert_key_updated(&ours);
@@ -1102,12 +1093,6 @@ fn key_update_by_our_server_while_receiving() {
 /// Our server starts a key update on an idle connection, then the quinn
 /// client sends its request: the deterministic form of the bug above.
 #[test]
-#[ignore = "quic-proto bug: poll_transmit rotates the 1-RTT keys although it \
-            then sends nothing (connection/send.rs maybe_update_keys), and \
-            the peer's packets, still in the old phase, are opened with the \
-            next key instead of the previous one (connection/recv.rs open: \
-            first_received_in_phase is None right after our own rotation), \
-            so every packet of the peer is dropped until the idle timeout"]
 fn key_update_by_our_server_while_idle() {
     let mut plan = Plan::new(vec![(64 * KIB, 64 * KIB)]);
     plan.quinn_keep_alive = None;
@@ -1215,10 +1200,6 @@ fn fifty_connections_in_sequence(resumption: bool) {
 }
 
 #[test]
-#[ignore = "quic-proto bug: a resumed TLS session makes our client read the \
-            previous connection's remembered transport parameters \
-            (connection/recv.rs handshake_progress) and fail with \
-            TRANSPORT_PARAMETER_ERROR on the second connection"]
 fn fifty_connections_in_sequence_our_client_quinn_server() {
     fifty_connections_in_sequence(true);
 }
@@ -1315,14 +1296,6 @@ fn keep_alive_holds_an_idle_connection_open() {
 /// While nothing reaches us, the keep-alive still paces its PINGs (one per
 /// interval, plus the probes of loss recovery).
 #[test]
-#[ignore = "quic-proto bug: the keep-alive deadline is last_activity + \
-            interval, and a PING sent after the first ack-eliciting packet \
-            since the last receive does not move last_activity \
-            (connection/send.rs seal_and_record; connection/mod.rs \
-            next_timeout, handle_timeout), so once the peer is silent for an \
-            interval the deadline stays in the past: every poll_transmit \
-            sends another PING (a flood up to the congestion window) and \
-            next_wake_time stays in the past (a busy loop for the driver)"]
 fn keep_alive_paces_pings_while_the_peer_is_silent() {
     let sent = keep_alive_idle_second(Duration::from_secs(3), true);
     assert!(
@@ -1335,11 +1308,6 @@ fn keep_alive_paces_pings_while_the_peer_is_silent() {
 /// period (3 PTO) before the endpoint runs again: the CONNECTION_CLOSE must
 /// still go out once, so quinn sees our code.
 #[test]
-#[ignore = "quic-proto bug: poll_transmit runs handle_timeout before \
-            transmit_close (connection/send.rs poll_transmit), so when the \
-            first call after close() comes later than the closing period \
-            (connection/mod.rs start_closing: now + 3 PTO), the connection \
-            goes straight to Drained and never sends its CONNECTION_CLOSE"]
 fn close_after_a_stall_still_reaches_quinn() {
     close_after_a_stall(Duration::from_millis(500));
 }
