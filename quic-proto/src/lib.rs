@@ -61,10 +61,10 @@
 //! for _ in 0..1000 {
 //!     // 1. Datagrams in (each may hold several coalesced packets).
 //!     while let Some(mut d) = to_server.pop_front() {
-//!         server.incoming_packet(now, client_addr, None, &mut d);
+//!         server.incoming_packet(now, client_addr, &mut d);
 //!     }
 //!     while let Some(mut d) = to_client.pop_front() {
-//!         client.incoming_packet(now, server_addr, None, &mut d);
+//!         client.incoming_packet(now, server_addr, &mut d);
 //!     }
 //!     // 2. Datagrams out, written into our buffer.
 //!     while let Some((tx, _)) = client.prepare_next_packet(now, &mut buf) {

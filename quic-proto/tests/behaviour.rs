@@ -315,7 +315,7 @@ fn unknown_version_gets_version_negotiation() {
     datagram[6..14].copy_from_slice(&[7; 8]);
     datagram[14] = 0;
     let (now, from) = (pair.now, pair.client_addr);
-    pair.server.incoming_packet(now, from, None, &mut datagram);
+    pair.server.incoming_packet(now, from, &mut datagram);
     let mut buf = vec![0u8; 1500];
     let (tx, handle) = pair
         .server
@@ -370,4 +370,47 @@ fn close_is_sent_even_when_the_embedder_returns_after_the_closing_period() {
     assert!(pair.drive_until(Duration::from_secs(5), |p| {
         p.server_saw(|e| matches!(e, Event::Closed(ConnectionError::PeerApplicationClose { code, .. }) if *code == VarInt::from_u32(5)))
     }));
+}
+
+#[test]
+fn replies_leave_from_the_local_address_the_peer_reached() {
+    let mut pair = Pair::new(TransportConfig::default());
+    let h = connected(&mut pair);
+    let local: std::net::IpAddr = "2001:db8::7".parse().unwrap();
+    let info = quic_proto::endpoint::DatagramInfo {
+        remote: pair.client_addr,
+        local_ip: Some(local),
+        ecn: None,
+    };
+    // Route a real client datagram to the server, tagged with its local address.
+    pair.client_conn(h).ping();
+    let mut buf = vec![0u8; 1500];
+    let now = pair.now;
+    let (tx, _) = pair
+        .client
+        .prepare_next_packet(now, &mut buf)
+        .expect("a PING");
+    pair.server.incoming_packet(now, info, &mut buf[..tx.size]);
+    // One ack-eliciting packet is acknowledged after max_ack_delay.
+    let later = now + Duration::from_millis(30);
+    let (reply, _) = pair
+        .server
+        .prepare_next_packet(later, &mut buf)
+        .expect("an ACK");
+    assert_eq!(reply.source, Some(local));
+}
+
+#[test]
+fn clients_may_use_zero_length_connection_ids() {
+    let mut pair = Pair::new(TransportConfig::default());
+    let mut config = quic_proto::config::EndpointConfig::new(1);
+    config.local_cid_len = 0;
+    pair.client = quic_proto::endpoint::Endpoint::new(config, None);
+    let h = connected(&mut pair);
+    let mut t = Transfer::start(&mut pair, h, &[100_000], Dir::Bi);
+    assert!(pair.drive_until(Duration::from_secs(10), |p| {
+        t.pump(p);
+        t.done()
+    }));
+    t.verify();
 }

@@ -58,9 +58,9 @@ fn garbage_and_mutated_datagrams_never_panic() {
             }
             let (now, c, s) = (pair.now, pair.client_addr, pair.server_addr);
             if round % 2 == 0 {
-                pair.server.incoming_packet(now, c, None, &mut junk.clone());
+                pair.server.incoming_packet(now, c, &mut junk.clone());
             } else {
-                pair.client.incoming_packet(now, s, None, &mut junk);
+                pair.client.incoming_packet(now, s, &mut junk);
             }
         }
         pair.drop_hook = None;

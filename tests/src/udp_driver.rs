@@ -262,7 +262,7 @@ impl UdpDriver {
             return;
         }
         let datagram = &mut self.recv_buf[..n];
-        self.endpoint.incoming_packet(now(), from, None, datagram);
+        self.endpoint.incoming_packet(now(), from, datagram);
     }
 }
 

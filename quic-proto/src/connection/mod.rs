@@ -169,6 +169,10 @@ pub struct Transmit {
     pub size: usize,
     /// The ECN codepoint to mark the datagram with.
     pub ecn: Option<EcnCodepoint>,
+    /// The local address to send from, when the datagrams that reached us
+    /// said (multi-homed hosts must answer from the address they were
+    /// reached at).
+    pub source: Option<std::net::IpAddr>,
     /// Set when the buffer holds several datagrams to send with one
     /// segmentation offload (GSO) call: each is this many bytes, the last
     /// may be shorter.
@@ -258,6 +262,8 @@ struct Path {
     received: u64,
     sent: u64,
     mtu: u16,
+    /// Our address on this path, when the embedder reports it.
+    local_ip: Option<std::net::IpAddr>,
 }
 
 impl Path {
@@ -465,6 +471,7 @@ impl Connection {
                 received: 0,
                 sent: 0,
                 mtu,
+                local_ip: None,
             },
             streams: Streams::new(side, &local_params, streams_config),
             local_cid: p.local_cid,
@@ -524,6 +531,13 @@ impl Connection {
     /// connection (for the endpoint's routing table).
     pub(crate) fn poll_cid_event(&mut self) -> Option<CidEvent> {
         self.local_cids.poll_event()
+    }
+
+    /// Records the local address the latest datagram arrived on.
+    pub(crate) fn set_local_ip(&mut self, ip: Option<std::net::IpAddr>) {
+        if ip.is_some() {
+            self.path.local_ip = ip;
+        }
     }
 
     /// The peer's stateless reset token for the CID we send to, if known.

@@ -128,6 +128,7 @@ impl Connection {
             size: len,
             ecn: None,
             segment_size: None,
+            source: self.path.local_ip,
         })
     }
 
@@ -482,6 +483,7 @@ impl Connection {
             size: len,
             ecn: None,
             segment_size: None,
+            source: self.path.local_ip,
         })
     }
 

@@ -5,7 +5,7 @@
 //! ```text
 //! loop {
 //!     wait until endpoint.next_wake_time() or a datagram arrives
-//!     for each datagram:  endpoint.incoming_packet(now, remote, ecn, &mut datagram)
+//!     for each datagram:  endpoint.incoming_packet(now, remote, &mut datagram)
 //!     while let Some(tx) = endpoint.prepare_next_packet(now, &mut buf) { send buf[..tx.size] to tx.destination }
 //!     while let Some((handle, event)) = endpoint.poll_event() { react, via endpoint.connection(handle) }
 //! }
@@ -23,7 +23,7 @@ mod token;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::BuildHasher;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -105,6 +105,29 @@ struct Slot {
     initial_dcid: Option<ConnectionId>,
     /// The reset token registered in `by_reset_token`.
     reset_token: Option<StatelessResetToken>,
+}
+
+/// Where a received datagram came from and how it was marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatagramInfo {
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// The local address it arrived on (from IP_PKTINFO or the like), if
+    /// known; replies go out from it (see [`Transmit::source`]).
+    pub local_ip: Option<IpAddr>,
+    /// The ECN codepoint it carried.
+    pub ecn: Option<EcnCodepoint>,
+}
+
+impl From<SocketAddr> for DatagramInfo {
+    /// A datagram from `remote`, local address and ECN unknown.
+    fn from(remote: SocketAddr) -> Self {
+        Self {
+            remote,
+            local_ip: None,
+            ecn: None,
+        }
+    }
 }
 
 /// Why a datagram could not be sent (see [`Endpoint::report_send_failure`]).
@@ -285,15 +308,20 @@ impl Endpoint {
         }
     }
 
-    /// Takes one UDP datagram received from `remote`. The buffer is
+    /// Takes one UDP datagram received from `from.remote` (on local address
+    /// `from.local_ip`, with ECN marking `from.ecn`). The buffer is
     /// decrypted in place. Runs due timers first.
     pub fn incoming_packet(
         &mut self,
         now: Instant,
-        remote: SocketAddr,
-        ecn: Option<EcnCodepoint>,
+        from: impl Into<DatagramInfo>,
         datagram: &mut [u8],
     ) {
+        let DatagramInfo {
+            remote,
+            local_ip,
+            ecn,
+        } = from.into();
         self.handle_timeout(now);
         let len = datagram.len();
         let Some(route) = self.classify(now, remote, datagram) else {
@@ -316,6 +344,7 @@ impl Endpoint {
             });
         if let Some(index) = index {
             if let Some(conn) = self.slots[index as usize].conn.as_mut() {
+                conn.set_local_ip(local_ip);
                 conn.handle_datagram(now, remote, ecn, datagram);
             }
             self.touch(index);
@@ -329,7 +358,19 @@ impl Endpoint {
                 version,
                 scid,
                 token,
-            } => self.accept(now, remote, ecn, datagram, version, route.dcid, scid, token),
+            } => self.accept(
+                now,
+                DatagramInfo {
+                    remote,
+                    local_ip,
+                    ecn,
+                },
+                datagram,
+                version,
+                route.dcid,
+                scid,
+                token,
+            ),
             RouteKind::Short => self.send_stateless_reset(remote, len, route.dcid),
             RouteKind::Other => {}
         }
@@ -352,6 +393,7 @@ impl Endpoint {
                     size: n,
                     ecn: None,
                     segment_size: None,
+                    source: None,
                 },
                 None,
             ));
@@ -620,14 +662,18 @@ impl Endpoint {
     fn accept(
         &mut self,
         now: Instant,
-        remote: SocketAddr,
-        ecn: Option<EcnCodepoint>,
+        from: DatagramInfo,
         datagram: &mut [u8],
         version: Version,
         dcid: Option<ConnectionId>,
         scid: ConnectionId,
         token: TokenCheck,
     ) {
+        let DatagramInfo {
+            remote,
+            local_ip,
+            ecn,
+        } = from;
         let Some(server) = self.server.clone() else {
             return;
         };
@@ -676,6 +722,7 @@ impl Endpoint {
         let index = self.insert(conn, Some(dcid));
         self.by_initial_dcid.insert(dcid, index);
         if let Some(conn) = self.slots[index as usize].conn.as_mut() {
+            conn.set_local_ip(local_ip);
             conn.handle_datagram(now, remote, ecn, datagram);
         }
         self.touch(index);

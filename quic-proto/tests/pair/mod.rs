@@ -208,7 +208,7 @@ impl Pair {
                 Who::Client => &mut self.client,
                 Who::Server => &mut self.server,
             };
-            ep.incoming_packet(self.now, from, None, &mut bytes);
+            ep.incoming_packet(self.now, from, &mut bytes);
             any = true;
         }
         any
