@@ -74,6 +74,11 @@ fn transfer_survives_ten_percent_loss_both_ways() {
         );
         let mut t = Transfer::start(&mut pair, h, &[300_000, 100_000], Dir::Bi);
         run(&mut pair, &mut t, Duration::from_secs(120));
+        let stats = pair.client_conn(h).stats();
+        assert!(
+            stats.packets_lost > 0 && stats.bytes_lost > 0,
+            "seed {seed}: {stats:?}"
+        );
     }
 }
 

@@ -146,6 +146,8 @@ pub struct Stats {
     pub packets_received: u64,
     /// Packets declared lost.
     pub packets_lost: u64,
+    /// UDP payload bytes of the packets declared lost.
+    pub bytes_lost: u64,
     /// UDP payload bytes sent.
     pub bytes_sent: u64,
     /// UDP payload bytes received.
@@ -927,6 +929,7 @@ impl Connection {
             &ctx,
             |event| {
                 lost_packets += 1;
+                stats.bytes_lost += u64::from(event.packet.size);
                 let space = &mut spaces[event.space as usize];
                 let mut parts = recv::Parts {
                     space,

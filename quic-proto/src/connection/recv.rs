@@ -537,6 +537,7 @@ impl Connection {
                 Fate::Acked => log.take(event.packet.record, |r| parts.acked(r)),
                 Fate::Lost => {
                     stats.packets_lost += 1;
+                    stats.bytes_lost += u64::from(event.packet.size);
                     log.take(event.packet.record, |r| parts.lost(r));
                 }
                 _ => log.take(event.packet.record, |_| {}),
