@@ -118,18 +118,24 @@ impl Connection {
         for b in &built {
             self.seal_and_record(now, buf, b);
         }
+        Some(self.datagram_sent(len))
+    }
+
+    /// Counts a datagram of `len` bytes against the stats and the
+    /// anti-amplification budget, and says where it goes.
+    fn datagram_sent(&mut self, len: usize) -> Transmit {
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += len as u64;
         if !self.path.validated {
             self.path.sent += len as u64;
         }
-        Some(Transmit {
+        Transmit {
             destination: self.path.remote,
             size: len,
             ecn: None,
             segment_size: None,
             source: self.path.local_ip,
-        })
+        }
     }
 
     /// RFC 9001 §6: start a key update when asked or when the
@@ -473,18 +479,7 @@ impl Connection {
         if len == 0 {
             return None;
         }
-        self.stats.datagrams_sent += 1;
-        self.stats.bytes_sent += len as u64;
-        if !self.path.validated {
-            self.path.sent += len as u64;
-        }
-        Some(Transmit {
-            destination: self.path.remote,
-            size: len,
-            ecn: None,
-            segment_size: None,
-            source: self.path.local_ip,
-        })
+        Some(self.datagram_sent(len))
     }
 
     fn write_close_packet(
