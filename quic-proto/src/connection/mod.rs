@@ -7,9 +7,9 @@
 //! ([`Connection::poll_event`]). Every call that takes `now` first runs the
 //! timers due at `now`.
 //!
-//! The work is split by concern: [`tls`] (the rustls handshake), `recv`
-//! (packets and frames in), `send` (packet assembly), [`crypto_stream`]
-//! (CRYPTO data per level), [`keys`] (1-RTT key phases) and [`log`] (what
+//! The work is split by concern: `tls` (the rustls handshake), `recv`
+//! (packets and frames in), `send` (packet assembly), `crypto_stream`
+//! (CRYPTO data per level), `keys` (1-RTT key phases), `log` (what
 //! each sent packet carried). Streams, ACK tracking, loss recovery and
 //! congestion control are components of their own (`crate::streams`,
 //! `crate::ack`, `crate::recovery`, `crate::congestion`) that write their
