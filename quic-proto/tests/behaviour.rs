@@ -414,3 +414,19 @@ fn clients_may_use_zero_length_connection_ids() {
     }));
     t.verify();
 }
+
+#[test]
+fn a_handshake_without_a_common_alpn_fails_with_a_tls_alert() {
+    let certs = Certs::new(0);
+    let mut client_tls = (*certs.client).clone();
+    client_tls.alpn_protocols = vec![b"other".to_vec()];
+    let certs = Certs {
+        server: certs.server,
+        client: std::sync::Arc::new(client_tls),
+    };
+    let mut pair = Pair::with_certs(certs, TransportConfig::default(), |_| {});
+    pair.connect();
+    assert!(pair.drive_until(Duration::from_secs(5), |p| {
+        p.client_saw(|e| matches!(e, Event::Closed(ConnectionError::PeerTransportClose { code, .. }) if code.tls_alert() == Some(120)))
+    }), "client events: {:?}", pair.client_events);
+}

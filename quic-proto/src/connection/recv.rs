@@ -586,6 +586,14 @@ impl Connection {
                     "no transport parameters",
                 ));
             }
+            // RFC 9001 §8.1: without a negotiated application protocol the
+            // connection MUST close with no_application_protocol.
+            if self.tls.alpn().is_none() {
+                return Err(TransportError::new(
+                    TransportErrorCode::crypto(120), // no_application_protocol
+                    "no application protocol negotiated",
+                ));
+            }
             self.state = State::Established;
             self.events.push_back(Event::Connected);
             // RFC 9000 §5.1.1: offer spare IDs up to the peer's limit.
