@@ -140,6 +140,8 @@ mod error;
 pub mod frame;
 pub mod packet;
 pub mod recovery;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod streams;
 pub mod transport_params;
 mod version;
