@@ -91,6 +91,7 @@ pub struct Delivery {
 }
 
 /// What a link does with an offered datagram.
+#[must_use = "a delivered datagram must be scheduled at its arrival time"]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The datagram never arrives.

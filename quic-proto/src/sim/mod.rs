@@ -29,6 +29,32 @@
 //!
 //! Impairments change at scheduled times with [`Link::set_config`]; the queue,
 //! the burst state and the random stream carry over.
+//!
+//! # Example
+//!
+//! ```
+//! use std::num::NonZeroU64;
+//! use std::time::{Duration, Instant};
+//!
+//! use quic_proto::sim::{Link, LinkConfig, Outcome};
+//!
+//! let config = LinkConfig {
+//!     delay: Duration::from_millis(20),
+//!     loss: 0.01,
+//!     bandwidth: NonZeroU64::new(10_000_000), // 10 Mbit/s
+//!     queue_bytes: Some(64 * 1024),
+//!     ..LinkConfig::default()
+//! };
+//! let mut link = Link::new(config, 42); // the seed drives every random choice
+//! # #[allow(clippy::disallowed_methods)]
+//! let now = Instant::now(); // any base: only differences matter
+//! match link.send(now, &[0; 1250]) {
+//!     // 1 ms to serialize 1250 bytes, then 20 ms of delay.
+//!     Outcome::Delivered(copies) => assert_eq!(copies[0].at, now + Duration::from_millis(21)),
+//!     Outcome::Dropped(reason) => println!("dropped: {reason:?}"),
+//! }
+//! assert_eq!(link.stats().sent, 1);
+//! ```
 
 mod link;
 

@@ -126,15 +126,34 @@ fn gilbert_elliott_loses_in_bursts_of_the_expected_length() {
         }),
         ..LinkConfig::default()
     };
-    let pattern = drop_pattern(config.clone(), 3, 100_000);
+    let pattern = drop_pattern(config, 3, 100_000);
     let mean = mean_run_length(&pattern);
     assert!((mean - 4.0).abs() < 0.5, "mean burst length {mean}");
     // Long-run loss rate: 0.01 / (0.01 + 0.25).
     let lost = pattern.iter().filter(|&&d| d).count() as u64;
     assert!((rate(lost, 100_000) - 0.0385).abs() < 0.01, "lost {lost}");
+}
+
+#[test]
+fn burst_drops_are_counted_as_burst() {
+    let config = LinkConfig {
+        burst: Some(GilbertElliott {
+            p_good_to_bad: 1.0,
+            p_bad_to_good: 0.0,
+            loss_in_bad: 1.0,
+            loss_in_good: 0.0,
+        }),
+        ..LinkConfig::default()
+    };
     let mut link = Link::new(config, 3);
-    link.send(base(), b"x");
-    assert_eq!(link.stats().dropped_loss, 0);
+    assert_eq!(dropped(&link.send(base(), b"x")), Some(DropReason::Burst));
+    // Leaving the burst model out resets the chain to the good state.
+    link.set_config(LinkConfig::default());
+    assert_eq!(dropped(&link.send(base(), b"x")), None);
+    assert_eq!(
+        (link.stats().dropped_burst, link.stats().dropped_loss),
+        (1, 0)
+    );
 }
 
 #[test]
@@ -380,7 +399,7 @@ fn every_offered_datagram_is_delivered_or_dropped_once() {
     let t0 = base();
     for i in 0..10_000u32 {
         let size = 100 + (i as usize * 37) % 1400;
-        link.send(t0 + MS * i, &vec![0; size]);
+        let _ = link.send(t0 + MS * i, &vec![0; size]);
     }
     let s = link.stats();
     assert_eq!(s.sent, 10_000);
