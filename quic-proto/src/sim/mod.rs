@@ -3,7 +3,9 @@
 //! The simulator moves datagrams between endpoints in virtual time. This
 //! module holds its per-direction [`Link`]: given a datagram offered at a
 //! virtual instant, a link decides whether and when it arrives, and with what
-//! bytes. Nothing here reads a clock or draws unseeded randomness: time is the
+//! bytes. It also holds the [`Network`] that joins endpoints with such links
+//! and runs them in virtual time (its docs show a transfer over a lossy
+//! path). Nothing here reads a clock or draws unseeded randomness: time is the
 //! `now` passed in and every random choice (loss, burst state, jitter,
 //! duplication, which bit to corrupt) comes from one `ChaCha8Rng` seeded by the
 //! caller, so a seed and a sequence of calls reproduce a run exactly.
@@ -57,5 +59,7 @@
 //! ```
 
 mod link;
+mod network;
 
 pub use link::{Delivery, DropReason, GilbertElliott, Link, LinkConfig, LinkStats, Outcome};
+pub use network::{Change, Network, NetworkStats, NodeId};
