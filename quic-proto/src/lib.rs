@@ -195,3 +195,15 @@ pub enum Level {
     /// 1-RTT (short-header) packets.
     OneRtt,
 }
+
+/// The base instant of every unit test's virtual time: one real instant per
+/// process, read once here (the core itself never reads the clock).
+#[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "tests need one real instant to build virtual time on"
+)]
+pub(crate) fn test_instant() -> std::time::Instant {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(std::time::Instant::now)
+}

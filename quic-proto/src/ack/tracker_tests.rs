@@ -12,9 +12,8 @@ use crate::frame::{Frame, Frames};
 const MAX_ACK_DELAY: Duration = Duration::from_millis(25);
 
 /// Any instant will do: the tracker only looks at differences.
-#[allow(clippy::disallowed_methods)] // tests need a base; the core never reads the clock
 fn base() -> Instant {
-    Instant::now()
+    crate::test_instant()
 }
 
 fn ms(n: u64) -> Duration {

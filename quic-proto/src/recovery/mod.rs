@@ -261,17 +261,11 @@ pub struct PacketEvent<R> {
 pub(crate) mod test_util {
     //! Virtual time for tests: one base instant per process, plus offsets.
 
-    use std::sync::OnceLock;
     use std::time::{Duration, Instant};
 
     /// The base instant all tests add durations to.
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "tests need one real instant to build virtual time on"
-    )]
     pub(crate) fn base() -> Instant {
-        static BASE: OnceLock<Instant> = OnceLock::new();
-        *BASE.get_or_init(Instant::now)
+        crate::test_instant()
     }
 
     pub(crate) const fn ms(x: u64) -> Duration {

@@ -130,7 +130,4 @@ pub use types::{
 
 /// A base instant for tests: only differences between instants matter.
 #[cfg(test)]
-pub(crate) fn test_instant() -> std::time::Instant {
-    #[allow(clippy::disallowed_methods)]
-    std::time::Instant::now()
-}
+pub(crate) use crate::test_instant;

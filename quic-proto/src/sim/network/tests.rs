@@ -69,8 +69,7 @@ struct Scenario {
 
 impl Scenario {
     fn new(seed: u64, tls: &(Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>)) -> Self {
-        #[allow(clippy::disallowed_methods, reason = "a base instant")]
-        let start = Instant::now();
+        let start = crate::test_instant();
         let mut net = Network::new(seed, start);
         let client_addr = "10.0.0.1:5000".parse().unwrap();
         let server_addr = "10.0.0.2:443".parse().unwrap();
@@ -257,8 +256,7 @@ fn transfer_survives_nat_rebinding_of_the_client() {
 
 #[test]
 fn unknown_destination_is_counted_and_nothing_is_scheduled_after() {
-    #[allow(clippy::disallowed_methods, reason = "a base instant")]
-    let start = Instant::now();
+    let start = crate::test_instant();
     let mut net = Network::new(9, start);
     let (_, client_tls) = tls();
     let client = net.add_endpoint(
