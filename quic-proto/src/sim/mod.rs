@@ -60,6 +60,7 @@
 
 mod link;
 mod network;
+pub mod presets;
 
 pub use link::{Delivery, DropReason, GilbertElliott, Link, LinkConfig, LinkStats, Outcome};
 pub use network::{Change, Network, NetworkStats, NodeId};
