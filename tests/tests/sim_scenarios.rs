@@ -344,3 +344,63 @@ fn goodput_on_clean_10mbit_30ms_rtt_is_at_least_90_percent() {
     println!("  goodput {:.2} Mbit/s over {took:?}", goodput / 1e6);
     assert!(goodput >= 0.9 * 10e6, "goodput {:.2} Mbit/s", goodput / 1e6);
 }
+
+/// Fifty handshakes, one after another from one client endpoint, over the
+/// 30 % burst-loss preset: every one completes on both sides.
+#[test]
+fn fifty_handshakes_under_thirty_percent_burst_loss() {
+    use quic_proto::connection::Event;
+    let tls = tls();
+    for seed in seeds(&[41]) {
+        replay_hint(seed, "fifty_handshakes");
+        let start = quic_tests_base_instant();
+        let mut net = Network::new(seed, start);
+        let client_addr = "10.0.0.1:5000".parse().unwrap();
+        let server_addr = "10.0.0.2:443".parse().unwrap();
+        let mut transport = TransportConfig::default();
+        transport.max_idle_timeout = Some(Duration::from_secs(600));
+        let transport = Arc::new(transport);
+        let mut server_config = ServerConfig::new(tls.0.clone()).unwrap();
+        server_config.transport = transport.clone();
+        let mut client_config = ClientConfig::new(tls.1.clone()).unwrap();
+        client_config.transport = transport;
+        let client = net.add_endpoint(Endpoint::new(EndpointConfig::new(seed), None), client_addr);
+        let server = net.add_endpoint(
+            Endpoint::new(EndpointConfig::new(seed ^ 0x5eed), Some(server_config)),
+            server_addr,
+        );
+        let path = presets::loss(30.0);
+        net.link(client, server, path.clone(), path);
+        let mut slowest = Duration::ZERO;
+        for i in 0..50 {
+            let began = net.now();
+            let handle = net
+                .endpoint(client)
+                .connect(began, &client_config, server_addr, "localhost")
+                .unwrap();
+            let (mut client_done, mut server_done) = (false, false);
+            let ok = net.run_until(began + Duration::from_secs(600), |net| {
+                while let Some((h, e)) = net.poll_event(client) {
+                    client_done |= h == handle && e == Event::HandshakeConfirmed;
+                }
+                while let Some((_, e)) = net.poll_event(server) {
+                    server_done |= e == Event::Connected;
+                }
+                client_done && server_done
+            });
+            assert!(ok, "seed {seed}: handshake {i} did not complete (client {client_done}, server {server_done})");
+            slowest = slowest.max(net.now() - began);
+            let now = net.now();
+            if let Some(c) = net.endpoint(client).connection(handle) {
+                c.close(now, quic_proto::VarInt::from_u32(0), b"");
+            }
+        }
+        println!("  seed {seed}: 50 handshakes, slowest {slowest:?} (virtual)");
+    }
+}
+
+/// One real instant for the virtual clock's base.
+fn quic_tests_base_instant() -> Instant {
+    #[allow(clippy::disallowed_methods, reason = "a base instant")]
+    Instant::now()
+}
