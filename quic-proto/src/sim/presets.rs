@@ -159,8 +159,7 @@ mod tests {
             ..config
         };
         let mut link = Link::new(config, seed);
-        #[allow(clippy::disallowed_methods, reason = "a base instant")]
-        let now = Instant::now();
+        let now = crate::test_instant();
         let (mut lost, mut runs, mut in_run) = (0u64, 0u64, false);
         for _ in 0..DATAGRAMS {
             let dropped = matches!(
@@ -213,8 +212,7 @@ mod tests {
 
     #[test]
     fn blackhole_schedule_alternates_five_on_two_off_and_ends_up() {
-        #[allow(clippy::disallowed_methods, reason = "a base instant")]
-        let t0 = Instant::now();
+        let t0 = crate::test_instant();
         let s = |n| Duration::from_secs(n);
         let got = blackhole_schedule(t0, s(5), s(2), t0 + s(16));
         let want = vec![
