@@ -279,6 +279,8 @@ impl Endpoint {
     }
 
     /// When the endpoint next needs a call with `now` (a timer), if ever.
+    /// Never later than the earliest connection deadline; it may be earlier
+    /// when a deadline moved back, and a call then simply finds nothing due.
     pub fn next_wake_time(&self) -> Option<Instant> {
         self.timers.peek().map(|Reverse((t, _))| *t)
     }
@@ -521,11 +523,13 @@ impl Endpoint {
     fn rearm(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
         let next = slot.conn.as_ref().and_then(Connection::next_timeout);
-        if next != slot.armed {
-            slot.armed = next;
-            if let Some(t) = next {
-                self.timers.push(Reverse((t, index)));
-            }
+        // Only an earlier deadline goes into the heap. A later one waits for
+        // the armed entry to fire (a wake-up with nothing due is harmless and
+        // re-arms), so a busy connection whose deadlines move forward on
+        // every packet adds no heap entries.
+        if let Some(t) = next.filter(|t| slot.armed.is_none_or(|a| *t < a)) {
+            slot.armed = Some(t);
+            self.timers.push(Reverse((t, index)));
         }
         // Drop stale heap tops so next_wake_time is exact.
         while let Some(&Reverse((t, i))) = self.timers.peek() {
