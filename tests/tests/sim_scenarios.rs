@@ -19,16 +19,28 @@ type Tls = (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>);
 /// rustls configurations trusting one self-signed Ed25519 certificate
 /// (fixed-length signatures keep handshake sizes, and the trace, stable).
 fn tls() -> Tls {
+    tls_with_padding_certs(0)
+}
+
+/// Like [`tls`], with `extra` more certificates in the server's chain to
+/// make its first flight large.
+fn tls_with_padding_certs(extra: usize) -> Tls {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
     let params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
     let cert = params.self_signed(&key).unwrap();
+    let mut chain = vec![cert.der().clone()];
+    for i in 0..extra {
+        let k = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let p = rcgen::CertificateParams::new(vec![format!("padding{i}.invalid")]).unwrap();
+        chain.push(p.self_signed(&k).unwrap().der().clone());
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
     let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key_der)
+        .with_single_cert(chain, key_der)
         .unwrap();
     server.alpn_protocols = vec![ALPN.to_vec()];
     let mut roots = rustls::RootCertStore::empty();
@@ -60,6 +72,44 @@ fn replay_hint(seed: u64, test: &str) {
     println!("seed {seed}: replay with QUIC_SIM_SEED={seed} cargo test -p quic-tests --test sim_scenarios {test}");
 }
 
+/// A client node and a server node joined by `path` in both directions.
+struct Nodes {
+    net: Network,
+    start: Instant,
+    client: NodeId,
+    server: NodeId,
+    server_addr: std::net::SocketAddr,
+    client_config: ClientConfig,
+}
+
+impl Nodes {
+    fn new(seed: u64, tls: &Tls, path: LinkConfig, transport: TransportConfig) -> Self {
+        let start = quic_tests_base_instant();
+        let mut net = Network::new(seed, start);
+        let client_addr = "10.0.0.1:5000".parse().unwrap();
+        let server_addr = "10.0.0.2:443".parse().unwrap();
+        let transport = Arc::new(transport);
+        let mut server_config = ServerConfig::new(tls.0.clone()).unwrap();
+        server_config.transport = transport.clone();
+        let mut client_config = ClientConfig::new(tls.1.clone()).unwrap();
+        client_config.transport = transport;
+        let client = net.add_endpoint(Endpoint::new(EndpointConfig::new(seed), None), client_addr);
+        let server = net.add_endpoint(
+            Endpoint::new(EndpointConfig::new(seed ^ 0x5eed), Some(server_config)),
+            server_addr,
+        );
+        net.link(client, server, path.clone(), path);
+        Self {
+            net,
+            start,
+            client,
+            server,
+            server_addr,
+            client_config,
+        }
+    }
+}
+
 /// One client opening a uni stream per entry of `sizes` to a server over
 /// `path` (both directions), with `transport` on both sides.
 struct Scenario {
@@ -85,22 +135,14 @@ impl Scenario {
         sizes: &[usize],
         transport: TransportConfig,
     ) -> Self {
-        #[allow(clippy::disallowed_methods, reason = "a base instant")]
-        let start = Instant::now();
-        let mut net = Network::new(seed, start);
-        let client_addr = "10.0.0.1:5000".parse().unwrap();
-        let server_addr = "10.0.0.2:443".parse().unwrap();
-        let transport = Arc::new(transport);
-        let mut server_config = ServerConfig::new(tls.0.clone()).unwrap();
-        server_config.transport = transport.clone();
-        let mut client_config = ClientConfig::new(tls.1.clone()).unwrap();
-        client_config.transport = transport;
-        let client = net.add_endpoint(Endpoint::new(EndpointConfig::new(seed), None), client_addr);
-        let server = net.add_endpoint(
-            Endpoint::new(EndpointConfig::new(seed ^ 0x5eed), Some(server_config)),
+        let Nodes {
+            mut net,
+            start,
+            client,
+            server,
             server_addr,
-        );
-        net.link(client, server, path.clone(), path);
+            client_config,
+        } = Nodes::new(seed, tls, path, transport);
         let conn = net
             .endpoint(client)
             .connect(start, &client_config, server_addr, "localhost")
@@ -353,24 +395,16 @@ fn fifty_handshakes_under_thirty_percent_burst_loss() {
     let tls = tls();
     for seed in seeds(&[41]) {
         replay_hint(seed, "fifty_handshakes");
-        let start = quic_tests_base_instant();
-        let mut net = Network::new(seed, start);
-        let client_addr = "10.0.0.1:5000".parse().unwrap();
-        let server_addr = "10.0.0.2:443".parse().unwrap();
         let mut transport = TransportConfig::default();
         transport.max_idle_timeout = Some(Duration::from_secs(600));
-        let transport = Arc::new(transport);
-        let mut server_config = ServerConfig::new(tls.0.clone()).unwrap();
-        server_config.transport = transport.clone();
-        let mut client_config = ClientConfig::new(tls.1.clone()).unwrap();
-        client_config.transport = transport;
-        let client = net.add_endpoint(Endpoint::new(EndpointConfig::new(seed), None), client_addr);
-        let server = net.add_endpoint(
-            Endpoint::new(EndpointConfig::new(seed ^ 0x5eed), Some(server_config)),
+        let Nodes {
+            mut net,
+            client,
+            server,
             server_addr,
-        );
-        let path = presets::loss(30.0);
-        net.link(client, server, path.clone(), path);
+            client_config,
+            ..
+        } = Nodes::new(seed, &tls, presets::loss(30.0), transport);
         let mut slowest = Duration::ZERO;
         for i in 0..50 {
             let began = net.now();
@@ -415,42 +449,14 @@ fn quic_tests_base_instant() -> Instant {
 fn nine_certificate_handshake_with_lost_first_flights_respects_the_amplification_limit() {
     use quic_proto::connection::Event;
     use quic_proto::sim::Change;
-    // The chain: our certificate and eight more of padding.
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let mut chain = vec![cert.der().clone()];
-    for i in 0..8 {
-        let k = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-        let p = rcgen::CertificateParams::new(vec![format!("padding{i}.invalid")]).unwrap();
-        chain.push(p.self_signed(&k).unwrap().der().clone());
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    let mut server_tls = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key_der)
-        .unwrap();
-    server_tls.alpn_protocols = vec![ALPN.to_vec()];
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der().clone()).unwrap();
-    let mut client_tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client_tls.alpn_protocols = vec![ALPN.to_vec()];
+    let (server_tls, client_tls) = tls_with_padding_certs(8);
 
     let start = quic_tests_base_instant();
     let mut net = Network::new(51, start);
     let client_addr = "10.0.0.1:5000".parse().unwrap();
     let server_addr = "10.0.0.2:443".parse().unwrap();
     let client = net.add_endpoint(Endpoint::new(EndpointConfig::new(1), None), client_addr);
-    let server_config = ServerConfig::new(Arc::new(server_tls)).unwrap();
+    let server_config = ServerConfig::new(server_tls).unwrap();
     let server = net.add_endpoint(
         Endpoint::new(EndpointConfig::new(2), Some(server_config)),
         server_addr,
@@ -473,7 +479,7 @@ fn nine_certificate_handshake_with_lost_first_flights_respects_the_amplification
             config: path,
         },
     );
-    let client_config = ClientConfig::new(Arc::new(client_tls)).unwrap();
+    let client_config = ClientConfig::new(client_tls).unwrap();
     let handle = net
         .endpoint(client)
         .connect(start, &client_config, server_addr, "localhost")
