@@ -903,12 +903,9 @@ fn check(plan: &Plan, ours: &OurReport, quinn: &QuinnReport, our_side_is_client:
     let code = plan.close_code;
     if we_close {
         assert_eq!(ours.close, Some(ConnectionError::LocallyClosed));
-        match &quinn.close {
-            quinn::ConnectionError::ApplicationClosed(c) => {
-                assert_eq!(c.error_code, quinn::VarInt::from_u32(code));
-                assert_eq!(&c.reason[..], b"done");
-            }
-            other => panic!("quinn saw {other:?}, not our close with {code}"),
+        assert_quinn_saw_our_close(&quinn.close, code);
+        if let quinn::ConnectionError::ApplicationClosed(c) = &quinn.close {
+            assert_eq!(&c.reason[..], b"done");
         }
     } else {
         assert!(
@@ -1259,26 +1256,13 @@ fn keep_alive_idle_second(quinn_idle: Duration, blackhole: bool) -> u64 {
         })
         .unwrap();
     driver.drop_incoming = false;
-    let conn = driver.endpoint.connection(handle).expect("still open");
-    let after = conn.stats();
-    conn.close(
-        quic_tests::udp_driver::now(),
-        VarInt::from_u32(DONE),
-        b"done",
-    );
-    driver
-        .run(|_, _, ev, _| match ev {
-            Event::Drained => Control::Stop,
-            _ => Control::Continue,
-        })
-        .unwrap();
-    let quinn = join(&rt, server).pop().unwrap();
-    match &quinn.close {
-        quinn::ConnectionError::ApplicationClosed(c) => {
-            assert_eq!(c.error_code, quinn::VarInt::from_u32(DONE));
-        }
-        other => panic!("quinn saw {other:?}, not our close"),
-    }
+    let after = driver
+        .endpoint
+        .connection(handle)
+        .expect("still open")
+        .stats();
+    close_and_wait_until_drained(&mut driver, handle, Duration::ZERO);
+    assert_quinn_saw_our_close(&join(&rt, server).pop().unwrap().close, DONE);
     after.datagrams_sent - before.datagrams_sent
 }
 
@@ -1340,7 +1324,14 @@ fn close_after_a_stall(stall: Duration) {
             }
         })
         .unwrap();
-    let conn = driver.endpoint.connection(handle).unwrap();
+    close_and_wait_until_drained(&mut driver, handle, stall);
+    assert_quinn_saw_our_close(&join(&rt, server).pop().unwrap().close, DONE);
+}
+
+/// Closes our connection with `DONE` and "done", stalls the thread for
+/// `stall`, then runs the endpoint until the connection is drained.
+fn close_and_wait_until_drained(driver: &mut UdpDriver, handle: ConnectionHandle, stall: Duration) {
+    let conn = driver.endpoint.connection(handle).expect("still open");
     conn.close(
         quic_tests::udp_driver::now(),
         VarInt::from_u32(DONE),
@@ -1353,11 +1344,14 @@ fn close_after_a_stall(stall: Duration) {
             _ => Control::Continue,
         })
         .unwrap();
-    let quinn = join(&rt, server).pop().unwrap();
-    match &quinn.close {
+}
+
+/// quinn's connection ended with our application close carrying `code`.
+fn assert_quinn_saw_our_close(close: &quinn::ConnectionError, code: u32) {
+    match close {
         quinn::ConnectionError::ApplicationClosed(c) => {
-            assert_eq!(c.error_code, quinn::VarInt::from_u32(DONE));
+            assert_eq!(c.error_code, quinn::VarInt::from_u32(code));
         }
-        other => panic!("quinn saw {other:?}, not our close with {DONE}"),
+        other => panic!("quinn saw {other:?}, not our close with {code}"),
     }
 }
