@@ -124,6 +124,25 @@ fn lost_client_finished_is_recovered() {
     run(&mut pair, &mut t, Duration::from_secs(30));
 }
 
+/// The client's Finished is lost and the client starts sending 1-RTT data
+/// at once. The server must not process (and acknowledge) 1-RTT packets
+/// before its handshake completes (RFC 9001 §5.7): the client would take
+/// the acknowledgment as confirmation and drop its Handshake keys with the
+/// Finished still unacknowledged (found by the simulator at 30 %
+/// corruption).
+#[test]
+fn client_finished_lost_while_it_streams_is_recovered() {
+    let mut pair = Pair::new(TransportConfig::default());
+    pair.drop_hook = Some(Box::new(|who, n, _| who == pair::Who::Client && n == 1));
+    let h = pair.connect();
+    assert!(pair.drive_until(Duration::from_secs(5), |p| p
+        .client_saw(|e| *e == Event::Connected)));
+    assert!(!pair.server_saw(|e| *e == Event::Connected));
+    let mut t = Transfer::start(&mut pair, h, &[300_000], Dir::Uni);
+    run(&mut pair, &mut t, Duration::from_secs(30));
+    assert!(pair.server_saw(|e| *e == Event::Connected));
+}
+
 #[test]
 fn handshake_survives_heavy_loss_for_many_seeds() {
     for seed in 1..=20u64 {

@@ -170,6 +170,14 @@ impl Connection {
         let Some(idx) = space_index(level) else {
             return false;
         };
+        // RFC 9001 §5.7: "Even if it has 1-RTT secrets, a server MUST NOT
+        // process incoming 1-RTT protected packets before the TLS handshake
+        // is complete." Acknowledging them would let the client confirm the
+        // handshake (RFC 9001 §4.1.2) and drop its Handshake keys while its
+        // Finished is still lost. The client sends the data again.
+        if idx == 2 && self.side.is_server() && matches!(self.state, State::Handshake) {
+            return false;
+        }
         if remote != self.path.remote {
             // RFC 9000 §9: servers do not migrate, so a client drops packets
             // from other addresses; a server accepts a new client address
