@@ -447,7 +447,7 @@ impl<R> LossDetection<R> {
                 // for the Application Data packet number space until the
                 // handshake is confirmed."
                 if !ctx.handshake_confirmed {
-                    break;
+                    return best.or_else(|| self.handshake_fallback(duration, ctx));
                 }
                 // RFC 9002 §6.2.1: max_ack_delay counts for Application
                 // Data only, with the same backoff.
@@ -464,6 +464,27 @@ impl<R> LossDetection<R> {
             }
         }
         best
+    }
+
+    /// The PTO of a client whose only packets in flight are 1-RTT ones
+    /// before the handshake is confirmed: armed in the Handshake space
+    /// while it has keys, from its last ack-eliciting packet.
+    ///
+    /// RFC 9002's pseudocode arms no timer then. But if the client's
+    /// Finished was declared lost and its retransmission waits behind a
+    /// congestion window full of 1-RTT packets, which the server will not
+    /// acknowledge before it has the Finished (RFC 9001 §5.7), nothing
+    /// would ever move again. The probe carries the Finished regardless of
+    /// the window (found by the simulator at 30 % corruption).
+    fn handshake_fallback(&self, duration: Duration, ctx: &Context) -> Option<(Instant, SpaceId)> {
+        if !ctx.has_handshake_keys {
+            return None;
+        }
+        let base = self
+            .space(SpaceId::Handshake)
+            .last_ack_eliciting_sent()
+            .or(self.last_armed)?;
+        Some((base.checked_add(duration)?, SpaceId::Handshake))
     }
 
     /// `d * 2^pto_count`, saturating.

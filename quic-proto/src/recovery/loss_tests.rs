@@ -276,6 +276,33 @@ fn pto_not_armed_for_application_space_before_confirmation() {
 }
 
 #[test]
+fn client_with_only_one_rtt_in_flight_before_confirmation_probes_the_handshake_space() {
+    // The client's Finished went out at t = 0 and was acknowledged... or
+    // lost: either way nothing of the Handshake space is in flight, while
+    // 1-RTT packets are, and the handshake is not confirmed.
+    let mut ctx = Context::new(Side::Client);
+    ctx.has_handshake_keys = true;
+    ctx.peer_completed_address_validation = true;
+    let mut h = Harness::new(ctx);
+    h.send(SpaceId::Handshake, 0, 0);
+    h.ack(SpaceId::Handshake, &[0..=0], 20, Duration::ZERO)
+        .unwrap();
+    h.send(SpaceId::Data, 0, 30);
+    // RTT 20 ms: a PTO of 20 + 4 * 10 ms after the Handshake packet.
+    assert_eq!(h.timeout(), Some(t(60)));
+    assert!(matches!(
+        h.fire(t(60)),
+        Some(Timeout::Probe {
+            space: SpaceId::Handshake,
+            ..
+        })
+    ));
+    // Without Handshake keys (the server, or once discarded) it stays off.
+    h.ctx.has_handshake_keys = false;
+    assert_eq!(h.timeout(), None);
+}
+
+#[test]
 fn pto_includes_max_ack_delay_only_for_application_space() {
     let mut h = Harness::confirmed();
     h.send(SpaceId::Data, 0, 0);
