@@ -154,6 +154,9 @@ pub struct Stats {
     pub bytes_received: u64,
     /// Key updates, either side's.
     pub key_updates: u64,
+    /// Stream payload bytes sent again because the packet carrying them was
+    /// declared lost.
+    pub stream_bytes_retransmitted: u64,
     /// The smoothed RTT.
     pub rtt: Duration,
     /// The congestion window.
@@ -601,6 +604,7 @@ impl Connection {
         s.rtt = self.path.rtt.smoothed();
         s.cwnd = self.path.cc.window();
         s.bytes_in_flight = self.loss.bytes_in_flight();
+        s.stream_bytes_retransmitted = self.streams.retransmitted_bytes();
         s
     }
 

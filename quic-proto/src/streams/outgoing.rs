@@ -203,6 +203,7 @@ impl Streams {
                 retransmit: rtx_q,
                 fresh: fresh_q,
                 conn_send,
+                retransmitted_bytes,
                 ..
             } = self;
             let Some(stream) = map.get_mut(&id) else {
@@ -228,6 +229,7 @@ impl Streams {
                 Some(w) => {
                     *left -= w.size;
                     conn_send.consume(w.fresh);
+                    *retransmitted_bytes += u64::from(w.len).saturating_sub(w.fresh);
                     records.extend(once(StreamRecord::Stream {
                         id,
                         offset: w.offset,

@@ -123,6 +123,8 @@ pub struct Streams {
     pub(super) conn_recv: RecvWindow,
     /// Unacknowledged bytes buffered across all streams.
     pub(super) send_buffered: u64,
+    /// Stream payload bytes sent again after a loss (for stats).
+    pub(super) retransmitted_bytes: u64,
     local_limits: StreamLimits,
     peer_limits: StreamLimits,
     /// Streams with lost data or a FIN to send (no connection credit needed).
@@ -170,6 +172,7 @@ impl Streams {
             conn_send: SendCredit::new(0),
             conn_recv: RecvWindow::new(local.initial_max_data.into_inner(), config.max_conn_window),
             send_buffered: 0,
+            retransmitted_bytes: 0,
             local_limits: StreamLimits::from_params(local),
             peer_limits: StreamLimits::default(),
             retransmit: Scheduler::default(),
@@ -539,6 +542,11 @@ impl Streams {
     /// or the peer has touched). Never more than the streams in use.
     pub fn stream_count(&self) -> usize {
         self.map.len()
+    }
+
+    /// Stream payload bytes sent more than once (lost and sent again).
+    pub fn retransmitted_bytes(&self) -> u64 {
+        self.retransmitted_bytes
     }
 
     /// Bytes buffered for sending and not yet acknowledged, all streams.
