@@ -27,6 +27,11 @@ pub struct LinkConfig {
     pub loss: f64,
     /// Correlated (bursty) loss, applied in addition to `loss`.
     pub burst: Option<GilbertElliott>,
+    /// At most this many datagrams in a row are lost to `loss` and `burst`
+    /// (the next one goes through), and at most this many in a row are
+    /// corrupted: the QUIC interop runner's drop-rate and corrupt-rate
+    /// scenarios cap their runs this way (`--burst`). `None`: no cap.
+    pub max_run: Option<u32>,
     /// Probability that a datagram is delivered twice.
     pub duplicate: f64,
     /// Probability that one random bit of a delivered copy is flipped.
@@ -177,6 +182,10 @@ pub struct Link {
     last_arrival: Option<Instant>,
     /// Gilbert-Elliott state.
     in_bad_state: bool,
+    /// Datagrams lost in a row (by `loss` or `burst`), for `max_run`.
+    lost_in_a_row: u32,
+    /// Datagrams corrupted in a row, for `max_run`.
+    corrupted_in_a_row: u32,
     stats: LinkStats,
 }
 
@@ -189,6 +198,8 @@ impl Link {
             busy_until: None,
             last_arrival: None,
             in_bad_state: false,
+            lost_in_a_row: 0,
+            corrupted_in_a_row: 0,
             stats: LinkStats::default(),
         }
     }
@@ -260,11 +271,8 @@ impl Link {
             return Err(DropReason::Mtu);
         }
         let departure = self.enqueue(now, datagram.len())?;
-        if self.chance(self.config.loss) {
-            return Err(DropReason::Loss);
-        }
-        if self.burst_loss() {
-            return Err(DropReason::Burst);
+        if let Some(reason) = self.random_loss() {
+            return Err(reason);
         }
         let copies = if self.chance(self.config.duplicate) {
             2
@@ -275,7 +283,7 @@ impl Link {
         for _ in 0..copies {
             let at = self.arrival(departure);
             let mut payload = datagram.to_vec();
-            let corrupted = self.chance(self.config.corrupt) && self.flip_bit(&mut payload);
+            let corrupted = self.corrupt_next() && self.flip_bit(&mut payload);
             deliveries.push(Delivery {
                 at,
                 payload,
@@ -314,6 +322,50 @@ impl Link {
         }
         self.last_arrival = Some(self.last_arrival.map_or(at, |last| last.max(at)));
         at
+    }
+
+    /// Random and burst loss, within `max_run`.
+    fn random_loss(&mut self) -> Option<DropReason> {
+        if self
+            .config
+            .max_run
+            .is_some_and(|max| self.lost_in_a_row >= max)
+        {
+            self.lost_in_a_row = 0;
+            return None;
+        }
+        let reason = if self.chance(self.config.loss) {
+            Some(DropReason::Loss)
+        } else if self.burst_loss() {
+            Some(DropReason::Burst)
+        } else {
+            None
+        };
+        self.lost_in_a_row = if reason.is_some() {
+            self.lost_in_a_row.saturating_add(1)
+        } else {
+            0
+        };
+        reason
+    }
+
+    /// Whether to corrupt the next copy, within `max_run`.
+    fn corrupt_next(&mut self) -> bool {
+        if self
+            .config
+            .max_run
+            .is_some_and(|max| self.corrupted_in_a_row >= max)
+        {
+            self.corrupted_in_a_row = 0;
+            return false;
+        }
+        let corrupt = self.chance(self.config.corrupt);
+        self.corrupted_in_a_row = if corrupt {
+            self.corrupted_in_a_row.saturating_add(1)
+        } else {
+            0
+        };
+        corrupt
     }
 
     /// Steps the Gilbert-Elliott chain and draws a loss in the new state.
