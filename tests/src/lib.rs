@@ -9,4 +9,5 @@
 //! (`tests/interop_quinn.rs`).
 
 pub mod fuzz;
+pub mod sim_suite;
 pub mod udp_driver;

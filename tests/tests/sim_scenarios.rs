@@ -1,64 +1,19 @@
-//! Transfers over the simulator's interop-runner presets
-//! (`quic_proto::sim::presets`), in virtual time.
+//! The simulator's scenario suite (`quic_tests::sim_suite`), in virtual
+//! time: every interop-runner preset for a few seeds, plus handshake,
+//! amplification, determinism and goodput scenarios.
 //!
-//! Every test runs a few seeds and prints a replay hint per seed; set
-//! `QUIC_SIM_SEED` to run one seed only.
+//! Every run prints its report; a failure prints the seed and the command
+//! that replays it. Set `QUIC_SIM_SEED` to run one seed only. The long
+//! sweep is the `sim-sweep` binary (docs/simulation.md).
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use quic_proto::config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig};
-use quic_proto::endpoint::{ConnectionHandle, Endpoint};
-use quic_proto::sim::{presets, LinkConfig, Network, NodeId};
-use quic_proto::{Dir, StreamId};
-
-const ALPN: &[u8] = b"sim";
-
-type Tls = (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>);
-
-/// rustls configurations trusting one self-signed Ed25519 certificate
-/// (fixed-length signatures keep handshake sizes, and the trace, stable).
-fn tls() -> Tls {
-    tls_with_padding_certs(0)
-}
-
-/// Like [`tls`], with `extra` more certificates in the server's chain to
-/// make its first flight large.
-fn tls_with_padding_certs(extra: usize) -> Tls {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-    let params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let mut chain = vec![cert.der().clone()];
-    for i in 0..extra {
-        let k = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-        let p = rcgen::CertificateParams::new(vec![format!("padding{i}.invalid")]).unwrap();
-        chain.push(p.self_signed(&k).unwrap().der().clone());
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key_der)
-        .unwrap();
-    server.alpn_protocols = vec![ALPN.to_vec()];
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der().clone()).unwrap();
-    let mut client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.alpn_protocols = vec![ALPN.to_vec()];
-    (Arc::new(server), Arc::new(client))
-}
-
-/// The byte at `offset` of stream number `stream`: differs per stream and
-/// per position, so misplaced or mixed-up data is caught.
-fn pattern_byte(stream: usize, offset: usize) -> u8 {
-    (offset.wrapping_mul(31) ^ (offset >> 8) ^ stream.wrapping_mul(97)) as u8
-}
+use quic_proto::endpoint::Endpoint;
+use quic_proto::sim::{presets, LinkConfig, Network, Scenario, Workload};
+use quic_tests::sim_suite::{
+    base_instant, check, configs, preset, tls, tls_with_padding_certs, Tls,
+};
 
 /// The seeds to run: `QUIC_SIM_SEED` if set, else `defaults`.
 fn seeds(defaults: &[u64]) -> Vec<u64> {
@@ -72,300 +27,102 @@ fn replay_hint(seed: u64, test: &str) {
     println!("seed {seed}: replay with QUIC_SIM_SEED={seed} cargo test -p quic-tests --test sim_scenarios {test}");
 }
 
-/// A client node and a server node joined by `path` in both directions.
-struct Nodes {
-    net: Network,
-    start: Instant,
-    client: NodeId,
-    server: NodeId,
-    server_addr: std::net::SocketAddr,
-    client_config: ClientConfig,
-}
-
-impl Nodes {
-    fn new(seed: u64, tls: &Tls, path: LinkConfig, transport: TransportConfig) -> Self {
-        let start = quic_tests_base_instant();
-        let mut net = Network::new(seed, start);
-        let client_addr = "10.0.0.1:5000".parse().unwrap();
-        let server_addr = "10.0.0.2:443".parse().unwrap();
-        let transport = Arc::new(transport);
-        let mut server_config = ServerConfig::new(tls.0.clone()).unwrap();
-        server_config.transport = transport.clone();
-        let mut client_config = ClientConfig::new(tls.1.clone()).unwrap();
-        client_config.transport = transport;
-        let client = net.add_endpoint(Endpoint::new(EndpointConfig::new(seed), None), client_addr);
-        let server = net.add_endpoint(
-            Endpoint::new(EndpointConfig::new(seed ^ 0x5eed), Some(server_config)),
-            server_addr,
-        );
-        net.link(client, server, path.clone(), path);
-        Self {
-            net,
-            start,
-            client,
-            server,
-            server_addr,
-            client_config,
+/// Plays the preset `name` for each default seed and checks every run:
+/// all streams intact, a clean close, datagrams through both ways.
+fn preset_suite(name: &str, defaults: &[u64]) {
+    let p = preset(name).expect("a preset of the suite");
+    let tls = tls();
+    for seed in seeds(defaults) {
+        let report = p.run(&tls, seed);
+        println!("{name}: {report}");
+        if let Err(why) = check(&report) {
+            panic!(
+                "{name} seed {seed}: {why}\n{report}\nreplay: {}\n    or: QUIC_SIM_SEED={seed} cargo test -p quic-tests --test sim_scenarios {name}",
+                p.replay_command(seed)
+            );
         }
     }
 }
 
-/// One client opening a uni stream per entry of `sizes` to a server over
-/// `path` (both directions), with `transport` on both sides.
-struct Scenario {
-    net: Network,
-    start: Instant,
-    client: NodeId,
-    server: NodeId,
-    conn: ConnectionHandle,
-    sizes: Vec<usize>,
-    /// Per stream: its id once opened, bytes written, whether finished.
-    sending: Vec<(Option<StreamId>, usize, bool)>,
-    server_conn: Option<ConnectionHandle>,
-    /// Per stream id seen by the server: (index, bytes checked, fin seen).
-    receiving: Vec<(StreamId, usize, bool)>,
-    complete: usize,
-}
+const SEEDS: &[u64] = &[1, 2, 3, 4];
 
-impl Scenario {
-    fn new(
-        seed: u64,
-        tls: &Tls,
-        path: LinkConfig,
-        sizes: &[usize],
-        transport: TransportConfig,
-    ) -> Self {
-        let Nodes {
-            mut net,
-            start,
-            client,
-            server,
-            server_addr,
-            client_config,
-        } = Nodes::new(seed, tls, path, transport);
-        let conn = net
-            .endpoint(client)
-            .connect(start, &client_config, server_addr, "localhost")
-            .unwrap();
-        Self {
-            net,
-            start,
-            client,
-            server,
-            conn,
-            sizes: sizes.to_vec(),
-            sending: vec![(None, 0, false); sizes.len()],
-            server_conn: None,
-            receiving: Vec::new(),
-            complete: 0,
-        }
-    }
-
-    fn done(&self) -> bool {
-        self.complete == self.sizes.len()
-    }
-
-    /// Writes what flow control allows on every stream.
-    fn send(&mut self) {
-        let Some(c) = self.net.endpoint(self.client).connection(self.conn) else {
-            return;
-        };
-        let mut chunk = [0u8; 16384];
-        for (i, (id, written, finished)) in self.sending.iter_mut().enumerate() {
-            if id.is_none() {
-                *id = c.open_stream(Dir::Uni).ok();
-            }
-            let Some(stream) = *id else { return };
-            let size = self.sizes[i];
-            while *written < size {
-                let n = (size - *written).min(chunk.len());
-                for (k, b) in chunk[..n].iter_mut().enumerate() {
-                    *b = pattern_byte(i, *written + k);
-                }
-                match c.write(stream, &chunk[..n]) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => *written += n,
-                }
-            }
-            if *written == size && !*finished {
-                c.finish(stream).unwrap();
-                *finished = true;
-            }
-        }
-    }
-
-    /// Reads everything that arrived, checking every byte against the
-    /// pattern of its stream.
-    fn receive(&mut self) {
-        while let Some((h, _)) = self.net.poll_event(self.server) {
-            self.server_conn.get_or_insert(h);
-        }
-        let Some(c) = self
-            .server_conn
-            .and_then(|h| self.net.endpoint(self.server).connection(h))
-        else {
-            return;
-        };
-        while let Some(id) = c.accept_stream(Dir::Uni) {
-            self.receiving.push((id, 0, false));
-        }
-        let mut buf = [0u8; 16384];
-        for (id, checked, fin) in &mut self.receiving {
-            // Client uni streams are opened in order: index = stream index.
-            let index = id.index() as usize;
-            let size = *self.sizes.get(index).expect("an unexpected stream");
-            while !*fin {
-                match c.read(*id, &mut buf) {
-                    Ok(Some((n, f))) => {
-                        for (k, &b) in buf[..n].iter().enumerate() {
-                            let offset = *checked + k;
-                            assert_eq!(
-                                b,
-                                pattern_byte(index, offset),
-                                "stream {index} byte {offset}"
-                            );
-                        }
-                        *checked += n;
-                        assert!(*checked <= size, "stream {index} longer than sent");
-                        if f {
-                            assert_eq!(*checked, size, "stream {index} finished short");
-                            *fin = true;
-                            self.complete += 1;
-                        }
-                        if n == 0 && !f {
-                            break;
-                        }
-                    }
-                    _ => break,
-                }
-            }
-        }
-    }
-
-    /// Runs until every stream arrived intact (returns the virtual time it
-    /// took from the connect) or `limit` of virtual time passes (`None`).
-    fn run(&mut self, limit: Duration) -> Option<Duration> {
-        let deadline = self.net.now() + limit;
-        let mut net = core::mem::replace(&mut self.net, Network::new(0, deadline));
-        let done = net.run_until(deadline, |net| {
-            core::mem::swap(&mut self.net, net);
-            self.send();
-            self.receive();
-            core::mem::swap(&mut self.net, net);
-            self.done()
-        });
-        self.net = net;
-        done.then(|| self.net.now() - self.start)
-    }
-}
-
-/// Runs `sizes` over `path` for `seed` and asserts it completes intact
-/// within `limit`; returns the completion time and the trace digest.
-fn transfer(
-    test: &str,
-    seed: u64,
-    tls: &Tls,
-    path: LinkConfig,
-    sizes: &[usize],
-    transport: TransportConfig,
-    limit: Duration,
-) -> (Duration, u64) {
-    replay_hint(seed, test);
-    let mut s = Scenario::new(seed, tls, path, sizes, transport);
-    let took = s.run(limit);
-    let c2s = s.net.link_stats(s.client, s.server).unwrap();
-    let s2c = s.net.link_stats(s.server, s.client).unwrap();
-    println!(
-        "  seed {seed}: completed in {took:?}; client->server {c2s:?}; server->client {s2c:?}"
-    );
-    let took =
-        took.unwrap_or_else(|| panic!("seed {seed}: not complete within {limit:?} (virtual)"));
-    (took, s.net.trace_digest())
-}
-
-fn four_streams(total: usize) -> Vec<usize> {
-    vec![total / 4; 4]
+#[test]
+fn preset_baseline() {
+    preset_suite("baseline", SEEDS);
 }
 
 #[test]
-fn baseline_two_megabytes_on_four_streams_intact() {
-    let tls = tls();
-    for seed in seeds(&[1, 2, 3]) {
-        transfer(
-            "baseline_two_megabytes",
-            seed,
-            &tls,
-            presets::interop_baseline(),
-            &four_streams(2_000_000),
-            TransportConfig::default(),
-            Duration::from_secs(30),
-        );
-    }
+fn preset_long_rtt() {
+    preset_suite("long_rtt", &[1, 2]);
 }
 
 #[test]
-fn two_percent_burst_loss_two_megabytes_intact() {
-    let tls = tls();
-    for seed in seeds(&[11, 12, 13]) {
-        transfer(
-            "two_percent_burst_loss",
-            seed,
-            &tls,
-            presets::loss(2.0),
-            &four_streams(2_000_000),
-            TransportConfig::default(),
-            Duration::from_secs(60),
-        );
-    }
+fn preset_loss_2() {
+    preset_suite("loss_2", SEEDS);
 }
 
 #[test]
-fn thirty_percent_burst_loss_two_hundred_kilobytes_intact() {
-    let tls = tls();
-    // With 30 % loss in bursts, PTOs back off far; the default 30 s idle
-    // timeout closed the connection mid-transfer, so it is raised here.
-    let mut transport = TransportConfig::default();
-    transport.max_idle_timeout = Some(Duration::from_secs(1200));
-    for seed in seeds(&[21, 22, 23]) {
-        transfer(
-            "thirty_percent_burst_loss",
-            seed,
-            &tls,
-            presets::loss(30.0),
-            &four_streams(200_000),
-            transport.clone(),
-            Duration::from_secs(1200),
-        );
-    }
+fn preset_loss_30() {
+    preset_suite("loss_30", SEEDS);
+}
+
+#[test]
+fn preset_corrupt_2() {
+    preset_suite("corrupt_2", SEEDS);
+}
+
+#[test]
+fn preset_corrupt_30() {
+    preset_suite("corrupt_30", SEEDS);
+}
+
+#[test]
+fn preset_blackhole() {
+    preset_suite("blackhole", &[1, 2]);
+}
+
+#[test]
+fn preset_rebind_port() {
+    preset_suite("rebind_port", &[1, 2]);
+}
+
+#[test]
+fn preset_rebind_addr() {
+    preset_suite("rebind_addr", &[1, 2]);
 }
 
 #[test]
 fn same_seed_same_trace_other_seed_other_trace() {
+    let p = preset("loss_2").expect("preset");
     let tls = tls();
     let seed = seeds(&[31])[0];
+    replay_hint(seed, "same_seed_same_trace");
     let run = |seed| {
-        transfer(
-            "same_seed_same_trace",
-            seed,
-            &tls,
-            presets::loss(2.0),
-            &four_streams(200_000),
-            TransportConfig::default(),
-            Duration::from_secs(60),
+        let mut s = (p.scenario)(seed);
+        s.workload = Workload::both_ways(400_000, 4);
+        let (client, server) = configs(&tls, (p.transport)());
+        let r = s.run(&client, server, base_instant());
+        println!("  {r}");
+        assert!(r.intact(), "{r}");
+        (
+            r.trace_digest,
+            r.completed,
+            r.client_stats,
+            r.server_stats.packets_sent,
         )
     };
     let a = run(seed);
     assert_eq!(a, run(seed), "one seed, two runs");
     assert_ne!(
-        a.1,
-        run(seed + 1).1,
+        a.0,
+        run(seed + 1).0,
         "another seed should lose other packets"
     );
 }
 
 #[test]
 fn goodput_on_clean_10mbit_30ms_rtt_is_at_least_90_percent() {
-    const SIZE: usize = 10_000_000;
+    const SIZE: u64 = 10_000_000;
     let tls = tls();
     // Flow control must not be the bottleneck: windows far above the
     // bandwidth-delay product (37.5 kB).
@@ -373,38 +130,63 @@ fn goodput_on_clean_10mbit_30ms_rtt_is_at_least_90_percent() {
     transport.stream_receive_window = 16 << 20;
     transport.receive_window = 32 << 20;
     let seed = seeds(&[41])[0];
-    let (took, _) = transfer(
-        "goodput_on_clean",
-        seed,
-        &tls,
-        presets::clean_10mbit_30ms_rtt(),
-        &[SIZE],
-        transport,
-        Duration::from_secs(60),
-    );
-    let goodput = SIZE as f64 * 8.0 / took.as_secs_f64();
-    println!("  goodput {:.2} Mbit/s over {took:?}", goodput / 1e6);
+    replay_hint(seed, "goodput_on_clean");
+    let mut s = Scenario::new(seed, presets::clean_10mbit_30ms_rtt());
+    s.workload = Workload {
+        download: vec![SIZE],
+        ..Workload::default()
+    };
+    let (client, server) = configs(&tls, transport);
+    let r = s.run(&client, server, base_instant());
+    println!("  {r}");
+    assert!(check_streams(&r), "{r}");
+    let goodput = r.goodput_bps().expect("completed");
     assert!(goodput >= 0.9 * 10e6, "goodput {:.2} Mbit/s", goodput / 1e6);
 }
 
+fn check_streams(r: &quic_proto::sim::Report) -> bool {
+    r.intact() && r.closed_cleanly()
+}
+
+/// A client and a server node joined by `path` both ways.
+fn two_nodes(
+    seed: u64,
+    tls: &Tls,
+    path: LinkConfig,
+    transport: TransportConfig,
+) -> (
+    Network,
+    quic_proto::sim::NodeId,
+    quic_proto::sim::NodeId,
+    std::net::SocketAddr,
+    ClientConfig,
+) {
+    let mut net = Network::new(seed, base_instant());
+    let (client_config, server_config) = configs(tls, transport);
+    let server_addr = "10.0.0.2:443".parse().unwrap();
+    let client = net.add_endpoint(
+        Endpoint::new(EndpointConfig::new(seed), None),
+        "10.0.0.1:5000".parse().unwrap(),
+    );
+    let server = net.add_endpoint(
+        Endpoint::new(EndpointConfig::new(seed ^ 0x5eed), Some(server_config)),
+        server_addr,
+    );
+    net.link(client, server, path.clone(), path);
+    (net, client, server, server_addr, client_config)
+}
+
 /// Fifty handshakes, one after another from one client endpoint, over the
-/// 30 % burst-loss preset: every one completes on both sides.
+/// 30 % loss preset (at most three in a row): every one completes on both
+/// sides.
 #[test]
-fn fifty_handshakes_under_thirty_percent_burst_loss() {
+fn fifty_handshakes_under_thirty_percent_loss() {
     use quic_proto::connection::Event;
     let tls = tls();
-    for seed in seeds(&[41]) {
+    for seed in seeds(&[41, 42]) {
         replay_hint(seed, "fifty_handshakes");
-        let mut transport = TransportConfig::default();
-        transport.max_idle_timeout = Some(Duration::from_secs(600));
-        let Nodes {
-            mut net,
-            client,
-            server,
-            server_addr,
-            client_config,
-            ..
-        } = Nodes::new(seed, &tls, presets::loss(30.0), transport);
+        let (mut net, client, server, server_addr, client_config) =
+            two_nodes(seed, &tls, presets::loss(30.0), TransportConfig::default());
         let mut slowest = Duration::ZERO;
         for i in 0..50 {
             let began = net.now();
@@ -433,12 +215,6 @@ fn fifty_handshakes_under_thirty_percent_burst_loss() {
     }
 }
 
-/// One real instant for the virtual clock's base.
-fn quic_tests_base_instant() -> Instant {
-    #[allow(clippy::disallowed_methods, reason = "a base instant")]
-    Instant::now()
-}
-
 /// A nine-certificate chain makes the server's first flight several times
 /// the client's 1200-byte Initial; with the server's first flights
 /// blackholed for 1.5 s, the handshake still completes, and before the
@@ -451,7 +227,7 @@ fn nine_certificate_handshake_with_lost_first_flights_respects_the_amplification
     use quic_proto::sim::Change;
     let (server_tls, client_tls) = tls_with_padding_certs(8);
 
-    let start = quic_tests_base_instant();
+    let start = base_instant();
     let mut net = Network::new(51, start);
     let client_addr = "10.0.0.1:5000".parse().unwrap();
     let server_addr = "10.0.0.2:443".parse().unwrap();

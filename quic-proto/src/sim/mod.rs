@@ -19,6 +19,8 @@
 //! - `loss`: independent (Bernoulli) random loss, e.g. a noisy radio link.
 //! - `burst`: correlated loss with a two-state [`GilbertElliott`] model, e.g.
 //!   fading or a congested buffer that drops runs of packets.
+//! - `max_run`: at most this many losses (and, separately, corruptions) in a
+//!   row, as in the QUIC interop runner's drop-rate scenario.
 //! - `duplicate`: a datagram is delivered twice (retransmitting link layers,
 //!   routing loops).
 //! - `corrupt`: one random bit of a delivered copy is flipped (a checksum the
@@ -31,6 +33,15 @@
 //!
 //! Impairments change at scheduled times with [`Link::set_config`]; the queue,
 //! the burst state and the random stream carry over.
+//!
+//! # Scenarios
+//!
+//! [`Scenario`] is a small application layer on top: a client and a server,
+//! streams of given sizes each way and datagrams ([`Workload`]), path
+//! changes at set times (blackholes, NAT rebinding), every byte checked by
+//! hash, and a [`Report`] with completion time, goodput, losses,
+//! retransmissions, how the connection closed and the trace digest.
+//! [`presets`] names the interop runner's network conditions.
 //!
 //! # Example
 //!
@@ -61,6 +72,8 @@
 mod link;
 mod network;
 pub mod presets;
+mod scenario;
 
 pub use link::{Delivery, DropReason, GilbertElliott, Link, LinkConfig, LinkStats, Outcome};
 pub use network::{Change, Network, NetworkStats, NodeId};
+pub use scenario::{PathChange, Report, Scenario, Workload};
