@@ -388,6 +388,38 @@ fn perf_moves_and_checks_every_byte_both_ways() {
     assert!(server_report.stats.packets_sent > 0);
 }
 
+/// perf with more up than down: each stream ends only once its upload is
+/// out too, though the short response arrives first.
+#[test]
+fn perf_waits_for_the_upload_when_the_response_is_short() {
+    let mut server = PerfServer::new().verify_uploads(true);
+    let mut sim = Sim::new(
+        16,
+        clean_path(),
+        &[perf::ALPN],
+        perf::ALPN,
+        TransportConfig::default(),
+    );
+    let mut client = PerfClient::new(PerfConfig::new(2, 10).with_upload(600_000));
+    let now = sim.net.now();
+    let (addr, cc) = (sim.server_addr, sim.client_config.clone());
+    client
+        .connect(sim.net.endpoint(sim.client), now, &cc, addr, "localhost")
+        .unwrap();
+    let done = sim.run(&mut client, &mut server, Duration::from_secs(30), |c, _| {
+        c.is_done()
+    });
+    assert!(done, "not done: {:?}", client.progress());
+    sim.run(&mut client, &mut server, Duration::from_secs(2), |_, _| {
+        false
+    });
+    let report = client.report();
+    assert!(report.complete, "{report:?}");
+    assert_eq!((report.downloaded, report.uploaded), (10, 600_000));
+    let (_, server_report) = server.finished()[0];
+    assert_eq!((server_report.uploaded, server_report.errors), (600_000, 0));
+}
+
 /// The demo: 2 MB over 5 streams, the client trusting any certificate
 /// (`--insecure`); the summary tells bytes, time, RTT and both sides'
 /// packets.

@@ -253,3 +253,30 @@ pub(crate) const fn pattern_byte(offset: u64) -> u8 {
 
 /// The period of [`pattern_byte`].
 pub(crate) const PATTERN_PERIOD: u64 = 251;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Apps move into the thread that drives their endpoint.
+    #[test]
+    fn apps_are_send() {
+        fn send<T: Send>() {}
+        send::<hq::HqServer>();
+        send::<hq::HqClient>();
+        send::<perf::PerfServer>();
+        send::<perf::PerfClient>();
+        send::<AlpnRouter>();
+    }
+
+    #[test]
+    fn progress_counts_what_is_in_flight() {
+        let p = Progress {
+            requests: 5,
+            completed: 2,
+            failed: 1,
+            ..Progress::default()
+        };
+        assert_eq!(p.in_flight(), 2);
+    }
+}

@@ -416,6 +416,9 @@ struct ClientStream {
     uploaded: u64,
     fin_sent: bool,
     received: u64,
+    /// The whole response arrived.
+    received_all: bool,
+    /// The response arrived and the request (with its upload) was sent.
     done: bool,
     error: Option<String>,
 }
@@ -550,6 +553,7 @@ impl PerfClient {
                 uploaded: 0,
                 fin_sent: false,
                 received: 0,
+                received_all: false,
                 done: false,
                 error: None,
             })
@@ -681,6 +685,10 @@ impl PerfClient {
         if !s.fin_sent {
             s.fin_sent = conn.finish(id).is_ok();
         }
+        if s.fin_sent && s.received_all && !s.done {
+            s.done = true;
+            self.by_id.remove(&id);
+        }
     }
 
     fn read(&mut self, endpoint: &mut Endpoint, id: StreamId) {
@@ -721,8 +729,18 @@ impl PerfClient {
             }
         };
         match end {
-            Some(Ok(())) => s.done = true,
-            Some(Err(e)) => s.error = Some(e),
+            Some(Ok(())) => {
+                s.received_all = true;
+                // Done once the upload is out too.
+                s.done = s.fin_sent;
+                if !s.done {
+                    return;
+                }
+            }
+            Some(Err(e)) => {
+                s.error = Some(e);
+                let _ = conn.reset(id, VarInt::from_u32(ERROR_BAD_DATA));
+            }
             None => return,
         }
         self.by_id.remove(&id);
@@ -768,6 +786,17 @@ impl App for PerfClient {
             Event::Stream(StreamEvent::Writable { id }) => {
                 if let Some(&i) = self.by_id.get(&id) {
                     self.write(endpoint, i);
+                }
+            }
+            Event::Stream(StreamEvent::Stopped { id, error_code }) => {
+                if let Some(i) = self.by_id.remove(&id) {
+                    let s = &mut self.streams[i];
+                    s.error = Some(format!(
+                        "upload stopped by the server with code {error_code}"
+                    ));
+                    if let Some(conn) = endpoint.connection(handle) {
+                        let _ = conn.stop(id, VarInt::from_u32(ERROR_BAD_DATA));
+                    }
                 }
             }
             // Ended before we closed it (after, the report is final).
