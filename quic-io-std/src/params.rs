@@ -241,6 +241,25 @@ mod tests {
         assert_ne!(a.port(), b.port());
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn sockets_bind_to_an_interface() {
+        let params = Params {
+            interface: Some("lo".into()),
+            ..Params::bound_to(Ipv4Addr::LOCALHOST.into(), 0)
+        };
+        match params.open() {
+            Ok(sockets) => assert_eq!(sockets.len(), 1),
+            // SO_BINDTODEVICE may need CAP_NET_RAW.
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}"),
+        }
+        let params = Params {
+            interface: Some("no-such-interface0".into()),
+            ..Params::default()
+        };
+        assert!(params.open().is_err());
+    }
+
     #[test]
     fn dual_stack_is_one_socket() {
         let params = Params {

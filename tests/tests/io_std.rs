@@ -8,7 +8,7 @@
 //! wall-clock deadline (its `time_check` callback), so a hang fails.
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -166,19 +166,35 @@ fn eio_from_gso_falls_back_for_good() {
     assert!(report.gso_at_end);
 }
 
+/// IPv6 loopback if this host has it, else IPv4's.
+fn loopback_v6_if_any() -> Params {
+    match std::net::UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)) {
+        Ok(_) => Params::bound_to(Ipv6Addr::LOCALHOST.into(), 0),
+        Err(_) => loopback(),
+    }
+}
+
 /// The same download with the server batching up to 10 datagrams per send
-/// and with GSO disabled: identical bytes arrive.
+/// and with GSO disabled: identical bytes arrive. The server is on IPv6
+/// loopback (where there is one) and the client has the default sockets,
+/// one per family.
 #[test]
 fn gso_on_and_off_deliver_identical_bytes() {
     let certs = Certs::new();
     let mut digests = Vec::new();
     for disable in [false, true] {
-        let mut params = loopback();
+        let mut params = loopback_v6_if_any();
         params.disable_gso = disable;
         let (server, thread) = spawn_server(&certs, &params, BATCH);
-        let report = run_client(&loopback(), plan(&certs, server, 64 * 1024, 3 * MIB), BATCH);
+        let client = Params::default();
+        let report = run_client(&client, plan(&certs, server, 64 * 1024, 3 * MIB), BATCH);
         let served = thread.join().unwrap_or_else(|e| panic!("our server: {e}"));
         assert_eq!(report.completed, 1);
+        assert!(report.local.len() <= 2, "{:?}", report.local);
+        assert!(served
+            .remotes
+            .iter()
+            .all(|r| r.is_ipv4() == server.is_ipv4()));
         digests.push(report.response_digest.unwrap());
         let io = &served.io;
         if disable {
