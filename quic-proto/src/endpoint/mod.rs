@@ -278,6 +278,19 @@ impl Endpoint {
         self.events.pop_front()
     }
 
+    /// Whether [`Endpoint::poll_event`] has an event to give.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// The most datagrams one [`Endpoint::prepare_next_packet`] call packs
+    /// into a segmentation-offload batch now:
+    /// [`EndpointConfig::max_gso_segments`], or 1 after
+    /// [`SendFailure::GsoUnsupported`].
+    pub fn max_gso_segments(&self) -> usize {
+        self.gso_segments
+    }
+
     /// When the endpoint next needs a call with `now` (a timer), if ever.
     /// Never later than the earliest connection deadline; it may be earlier
     /// when a deadline moved back, and a call then simply finds nothing due.
