@@ -109,6 +109,7 @@ impl Params {
             max_batch: self.max_send_batch.max(1),
             gso: !self.disable_gso,
             simulated_eio: self.simulated_eio,
+            simulated_would_block: 0,
         }
     }
 

@@ -33,7 +33,11 @@ impl fmt::Debug for LoopWaker {
 }
 
 impl LoopWaker {
-    pub(crate) fn new(waker: Arc<mio::Waker>) -> Self {
+    /// A waker over `waker`, which wakes whatever `mio::Poll` it was
+    /// registered with: [`SocketLoop::waker`](crate::SocketLoop::waker)
+    /// makes these, and loops of one's own (quic-io-mio's) can too, for
+    /// [`commands`].
+    pub fn new(waker: Arc<mio::Waker>) -> Self {
         Self { waker }
     }
 

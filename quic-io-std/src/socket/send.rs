@@ -30,6 +30,11 @@ pub struct SendConfig {
     /// Testing: the first this many GSO sends fail as if the kernel had
     /// answered EIO, so the fallback path runs on any machine.
     pub simulated_eio: u32,
+    /// Testing: one send call in this many (0: none; 1 counts as 2) is
+    /// refused with `WouldBlock` before it reaches the kernel, so the
+    /// full-buffer path runs where the socket buffer never fills (loopback
+    /// frees a datagram's buffer space within the send call).
+    pub simulated_would_block: u32,
 }
 
 impl Default for SendConfig {
@@ -39,6 +44,7 @@ impl Default for SendConfig {
             max_batch: 10,
             gso: true,
             simulated_eio: 0,
+            simulated_would_block: 0,
         }
     }
 }
@@ -77,6 +83,8 @@ pub struct Sender {
     /// Whether the endpoint was told that GSO is off.
     told_endpoint: bool,
     eio_left: u32,
+    /// Send calls tried, for [`SendConfig::simulated_would_block`].
+    tries: u64,
     preferred: Option<usize>,
 }
 
@@ -99,6 +107,7 @@ impl Sender {
             gso: config.gso && config.max_batch > 1,
             told_endpoint: false,
             eio_left: config.simulated_eio,
+            tries: 0,
             preferred: None,
             config,
         }
@@ -236,9 +245,13 @@ impl Sender {
                 src_ip,
             };
             let simulated = n > 1 && self.eio_left > 0;
+            self.tries += 1;
+            let every = u64::from(self.config.simulated_would_block);
             let result = if simulated {
                 self.eio_left -= 1;
                 Err(io::Error::other("simulated EIO from a GSO send"))
+            } else if every > 0 && self.tries % every.max(2) == 0 {
+                Err(io::ErrorKind::WouldBlock.into())
             } else {
                 let started = stats.start();
                 let r = sockets.send(socket, &transmit);
@@ -635,6 +648,38 @@ mod tests {
     fn a_real_eio_makes_the_batch_go_out_one_by_one() {
         let eio = io::Error::from_raw_os_error(libc::EIO);
         check_fallback(SendConfig::default(), vec![Some(eio)]);
+    }
+
+    #[test]
+    fn simulated_would_block_refuses_every_nth_call_and_loses_nothing() {
+        let config = SendConfig {
+            simulated_would_block: 2,
+            ..SendConfig::default()
+        };
+        let (mut sender, bytes) = sender_with_batch(config);
+        let mut endpoint = endpoint_with_answers(0);
+        let wire = Mock::new(false, vec![]);
+        let mut stats = IoStats::default();
+        let mut flushes = 0;
+        loop {
+            flushes += 1;
+            let out = sender.flush_on(&mut endpoint, crate::now(), &wire, &mut stats);
+            if out.blocked_on.is_none() {
+                break;
+            }
+        }
+        // Three GSO calls; the 2nd and 4th tries were refused.
+        assert_eq!(
+            (flushes, stats.send_would_block, stats.send_calls),
+            (3, 2, 3)
+        );
+        let sent = wire.sent.borrow();
+        assert_eq!(
+            sent.iter()
+                .flat_map(|(_, b, _)| b.clone())
+                .collect::<Vec<_>>(),
+            bytes
+        );
     }
 
     #[test]
