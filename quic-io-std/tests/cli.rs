@@ -295,9 +295,18 @@ fn the_client_fetches_files_byte_for_byte_and_a_missing_one_fails_alone() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// With `--retry` on the server: the client passes address validation.
 #[test]
 fn perf_client_against_perf_server_reports_gbits() {
-    let server = Server::start(&["perf", "server", "--listen", "127.0.0.1", "--port", "0"]);
+    let server = Server::start(&[
+        "perf",
+        "server",
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--retry",
+    ]);
     let to = format!("127.0.0.1:{}", server.port);
     let run = run(
         &[

@@ -112,7 +112,7 @@ pub fn run(args: ClientArgs) -> Result<()> {
     let mut reports: Vec<Option<_>> = driver.app.requests().map(Some).collect();
     for url in &urls {
         if let Some(u) = unsent.iter().find(|u| u.url == *url) {
-            println!("{url}: failed: {}", u.reason);
+            say!("{url}: failed: {}", u.reason);
             failures.push(u.reason.clone());
             continue;
         }
@@ -129,8 +129,8 @@ pub fn run(args: ClientArgs) -> Result<()> {
             RequestState::Done => {
                 fetched += 1;
                 match &report.file {
-                    Some(file) => println!("{url}: {} bytes -> {}", report.bytes, file.display()),
-                    None => println!("{url}: {} bytes", report.bytes),
+                    Some(file) => say!("{url}: {} bytes -> {}", report.bytes, file.display()),
+                    None => say!("{url}: {} bytes", report.bytes),
                 }
             }
             RequestState::Failed(error) => {
@@ -146,12 +146,12 @@ pub fn run(args: ClientArgs) -> Result<()> {
                     }
                     other => other.to_string(),
                 };
-                println!("{url}: failed: {reason}");
+                say!("{url}: failed: {reason}");
                 failures.push(reason);
             }
             other => {
                 let reason = format!("unfinished ({other:?})");
-                println!("{url}: failed: {reason}");
+                say!("{url}: failed: {reason}");
                 failures.push(reason);
             }
         }
@@ -161,7 +161,7 @@ pub fn run(args: ClientArgs) -> Result<()> {
     } else {
         0.0
     };
-    println!(
+    say!(
         "fetched {fetched} of {} URLs, {bytes} bytes in {elapsed:.3} s ({mbps:.1} MB/s)",
         urls.len()
     );

@@ -202,18 +202,20 @@ pub fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
 
 // ---- endpoints and sockets ------------------------------------------------
 
-/// 8 bytes from the operating system's random generator (through ring, via
-/// rustls), for the endpoint's seed.
+/// `N` bytes from the operating system's random generator (through ring,
+/// via rustls), for the endpoint's seed and reset key.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     let provider = rustls::crypto::ring::default_provider();
     if provider.secure_random.fill(&mut out).is_err() {
-        // No system randomness: the time and process id at least differ
-        // between runs.
-        let t = quic_io_std::now().elapsed().as_nanos() as u64
-            ^ u64::from(std::process::id()).rotate_left(32);
-        for (i, b) in out.iter_mut().enumerate() {
-            *b = (t.rotate_left(8 * (i as u32 % 8)) as u8) ^ (i as u8);
+        // No system generator through ring: std's per-process random
+        // hash keys still differ between runs.
+        use std::hash::{BuildHasher, Hasher};
+        for (i, chunk) in out.chunks_mut(8).enumerate() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            let word = h.finish().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
         }
     }
     out
@@ -369,7 +371,7 @@ impl<A: App> Driver<A> {
                     let alpn = conn
                         .and_then(|c| c.alpn().map(|a| String::from_utf8_lossy(a).into_owned()))
                         .unwrap_or_default();
-                    println!("{remote} connected ({alpn})");
+                    say!("{remote} connected ({alpn})");
                 }
             }
             Event::Closed(error) => {
@@ -377,7 +379,7 @@ impl<A: App> Driver<A> {
                 info.error.get_or_insert_with(|| error.clone());
                 if self.log {
                     let stats = conn.map(|c| c.stats()).unwrap_or_default();
-                    println!(
+                    say!(
                         "{remote} closed: {}; {} bytes sent, {} received, {} packets lost",
                         describe_close(error, info.connected, &remote, None),
                         stats.bytes_sent,

@@ -124,7 +124,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     // The client here.
     let mut client_loop = common::bind(&params, "the demo client")?;
     let client_addr = client_loop.local_addrs()[0];
-    println!(
+    say!(
         "quic demo: {} bytes over {} stream(s), server {server_addr} (network thread), client {client_addr}",
         demo.total_bytes, demo.streams
     );
@@ -153,9 +153,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
     ran?;
     let end = quic_io_std::now();
     let summary = DemoSummary::new(&driver.app.report(), server_stats.as_ref());
-    println!("{summary}");
+    say!("{summary}");
     let wall = common::secs(start, end);
-    println!(
+    say!(
         "wall clock: {wall:.3} s from start to exit, setup and handshake included ({:.3} Gbit/s)",
         quic_io_std::apps::perf::gbps(summary.bytes, end.saturating_duration_since(start))
     );

@@ -9,6 +9,15 @@
 //! Results go to stdout, progress bars and errors to stderr; a failure
 //! ends with one `error: ...` line and exit code 1 (2 for bad arguments).
 
+/// `println!` that ignores a closed stdout (`quic server | head -1` must
+/// not kill the server).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod client;
 mod common;
 mod demo;

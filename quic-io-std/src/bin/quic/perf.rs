@@ -77,8 +77,8 @@ pub fn run(args: PerfClientArgs) -> Result<()> {
         let e = info.and_then(|i| i.error.as_ref()).unwrap_or(e);
         return Err(describe_close(e, connected, &authority, Some(args.timeout)));
     }
-    println!("perf against {authority} ({remote}): {report}");
-    println!(
+    say!("perf against {authority} ({remote}): {report}");
+    say!(
         "throughput: {:.3} Gbit/s down, {:.3} Gbit/s up",
         report.download_gbps(),
         report.upload_gbps()

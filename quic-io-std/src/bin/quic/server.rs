@@ -68,7 +68,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let hq = if quiet {
         hq
     } else {
-        hq.on_log(|entry| println!("{entry}"))
+        hq.on_log(|entry| say!("{entry}"))
     };
     let router = AlpnRouter::new()
         .route(hq::ALPN, Box::new(hq))
@@ -99,16 +99,16 @@ fn serve(args: &ServeArgs, router: AlpnRouter) -> Result<()> {
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
     // The first line, which scripts and tests read for the port.
-    println!(
+    say!(
         "listening on {} ({})",
         addr_list(&socket_loop.local_addrs()),
         names.join(", ")
     );
     for line in about_cert {
-        println!("{line}");
+        say!("{line}");
     }
     if args.retry {
-        println!("retry: on (clients' addresses are validated first)");
+        say!("retry: on (clients' addresses are validated first)");
     }
     let mut endpoint = common::endpoint(&params, Some(config));
     let mut driver = Driver::server(router, !args.quiet);
