@@ -124,106 +124,186 @@ impl Bulk {
     }
 }
 
-/// Sends `total` bytes on one unidirectional stream from client to server.
-pub(crate) fn bulk<S: Stack>(tls: &Tls, total: u64, pattern: &Pattern) -> Result<Bulk, String> {
-    let stack = S::new(tls)?;
-    let mut server = stack.server(SERVER, 1);
-    let mut client = stack.client(client_addr(0), 2);
-    let mut net = Net::new(origin());
-    let conn = client.connect(net.now, SERVER)?;
-    let server_conn = establish(&mut net, &mut client, &mut server, conn, false)?;
-    check_suite(&mut client, conn, tls)?;
-    check_suite(&mut server, server_conn, tls)?;
+/// One bulk transfer of `total` bytes on one unidirectional stream from
+/// client to server, resumable: [`BulkRun::run_to`] moves it on until the
+/// server has read a given amount, so two stacks' transfers can take
+/// turns in time slices and share whatever else the machine is doing.
+pub(crate) struct BulkRun<S: Stack> {
+    net: Net,
+    client: S::Node,
+    server: S::Node,
+    conn: <S::Node as Node>::Conn,
+    stream: <S::Node as Node>::Stream,
+    total: u64,
+    sent: u64,
+    pending: Bytes,
+    blocked: bool,
+    finished: bool,
+    rx: Received,
+    accepted: Option<<S::Node as Node>::Stream>,
+    /// This run's allocations and counters when the steady-state window
+    /// opened and closed. (Allocations are counted process-wide, so only
+    /// those made during this run's own slices add up.)
+    window_start: Option<(u64, Counts)>,
+    window_end: Option<(u64, Counts)>,
+    /// Allocations during this run's slices so far.
+    allocs: u64,
+    start_counts: Counts,
+    cpu: Duration,
+}
 
-    let stream = client.open(conn, false).ok_or("could not open a stream")?;
-    let mut sent = 0u64;
-    let mut pending = Bytes::new();
-    let mut blocked = false;
-    let mut finished = false;
-    let mut rx = Received::new();
-    let mut accepted = None;
-    let window = (total / 4, total / 4 * 3);
-    let mut window_start: Option<(Heap, Counts)> = None;
-    let mut window_end: Option<(Heap, Counts)> = None;
-    let start_counts = net.counts;
-    let cpu = Cpu::start();
-    net.run(&mut client, &mut server, false, |counts, _, c, s| {
-        while let Some((_, ev)) = c.poll_app() {
-            if let AppEvent::Writable(_) = ev {
-                blocked = false;
-            }
-        }
-        while !blocked && !finished {
-            if pending.is_empty() {
-                if sent == total {
-                    c.finish(conn, stream);
-                    finished = true;
-                    break;
-                }
-                pending = pattern.chunk(sent, total - sent);
-            }
-            let before = pending.len();
-            if !c.write(conn, stream, &mut pending) {
-                blocked = true;
-            }
-            sent += (before - pending.len()) as u64;
-        }
-        while let Some((h, ev)) = s.poll_app() {
-            let id = match ev {
-                AppEvent::Opened => match s.accept(h, false) {
-                    Some(id) => {
-                        accepted = Some(id);
-                        id
-                    }
-                    None => continue,
-                },
-                AppEvent::Readable(id) => id,
-                _ => continue,
-            };
-            if Some(id) != accepted {
-                continue;
-            }
-            let fin = s.read(h, id, &mut |data| rx.take(pattern, data));
-            rx.fin |= fin;
-        }
-        if window_start.is_none() && rx.len >= window.0 {
-            window_start = Some((Heap::now(), *counts));
-        }
-        if window_end.is_none() && rx.len >= window.1 {
-            window_end = Some((Heap::now(), *counts));
-        }
-        if rx.fin {
-            Progress::Done
-        } else {
-            Progress::Going
-        }
-    })?;
-    let cpu = cpu.elapsed();
-    if rx.len != total || !rx.intact {
-        return Err(format!(
-            "{}: bulk transfer delivered {} of {} bytes, {}",
-            S::NAME,
-            rx.len,
+impl<S: Stack> BulkRun<S> {
+    /// Connects and opens the stream (untimed).
+    pub(crate) fn new(tls: &Tls, total: u64) -> Result<Self, String> {
+        let stack = S::new(tls)?;
+        let mut server = stack.server(SERVER, 1);
+        let mut client = stack.client(client_addr(0), 2);
+        let mut net = Net::new(origin());
+        let conn = client.connect(net.now, SERVER)?;
+        let server_conn = establish(&mut net, &mut client, &mut server, conn, false)?;
+        check_suite(&mut client, conn, tls)?;
+        check_suite(&mut server, server_conn, tls)?;
+        let stream = client.open(conn, false).ok_or("could not open a stream")?;
+        let start_counts = net.counts;
+        Ok(Self {
+            net,
+            client,
+            server,
+            conn,
+            stream,
             total,
-            if rx.intact { "intact" } else { "CORRUPTED" }
-        ));
+            sent: 0,
+            pending: Bytes::new(),
+            blocked: false,
+            finished: false,
+            rx: Received::new(),
+            accepted: None,
+            window_start: None,
+            window_end: None,
+            allocs: 0,
+            start_counts,
+            cpu: Duration::ZERO,
+        })
     }
-    misdelivered(&net)?;
-    let (window_allocs, window_datagrams) = match (window_start, window_end) {
-        (Some((h0, c0)), Some((h1, c1))) => (
-            h1.since(h0).allocs,
-            c1.client_datagrams - c0.client_datagrams,
-        ),
-        _ => (0, 0),
-    };
-    Ok(Bulk {
-        bytes: rx.len,
-        cpu,
-        client_datagrams: net.counts.client_datagrams - start_counts.client_datagrams,
-        server_datagrams: net.counts.server_datagrams - start_counts.server_datagrams,
-        window_allocs,
-        window_datagrams,
-    })
+
+    /// Runs (timed) until the server has read at least `target` bytes, or
+    /// everything and the end of the stream.
+    pub(crate) fn run_to(&mut self, target: u64, pattern: &Pattern) -> Result<(), String> {
+        let Self {
+            net,
+            client,
+            server,
+            conn,
+            stream,
+            total,
+            sent,
+            pending,
+            blocked,
+            finished,
+            rx,
+            accepted,
+            window_start,
+            window_end,
+            allocs,
+            cpu,
+            ..
+        } = self;
+        let (conn, stream, total) = (*conn, *stream, *total);
+        let target = target.min(total);
+        if rx.fin || (rx.len >= target && target < total) {
+            return Ok(());
+        }
+        let window = (total / 4, total / 4 * 3);
+        let slice_heap = Heap::now();
+        let timer = Cpu::start();
+        let allocs_before = *allocs;
+        let own_allocs = || allocs_before + Heap::now().since(slice_heap).allocs;
+        net.run(client, server, false, |counts, _, c, s| {
+            while let Some((_, ev)) = c.poll_app() {
+                if let AppEvent::Writable(_) = ev {
+                    *blocked = false;
+                }
+            }
+            while !*blocked && !*finished {
+                if pending.is_empty() {
+                    if *sent == total {
+                        c.finish(conn, stream);
+                        *finished = true;
+                        break;
+                    }
+                    *pending = pattern.chunk(*sent, total - *sent);
+                }
+                let before = pending.len();
+                if !c.write(conn, stream, pending) {
+                    *blocked = true;
+                }
+                *sent += (before - pending.len()) as u64;
+            }
+            while let Some((h, ev)) = s.poll_app() {
+                let id = match ev {
+                    AppEvent::Opened => match s.accept(h, false) {
+                        Some(id) => {
+                            *accepted = Some(id);
+                            id
+                        }
+                        None => continue,
+                    },
+                    AppEvent::Readable(id) => id,
+                    _ => continue,
+                };
+                if Some(id) != *accepted {
+                    continue;
+                }
+                let fin = s.read(h, id, &mut |data| rx.take(pattern, data));
+                rx.fin |= fin;
+            }
+            if window_start.is_none() && rx.len >= window.0 {
+                *window_start = Some((own_allocs(), *counts));
+            }
+            if window_end.is_none() && rx.len >= window.1 {
+                *window_end = Some((own_allocs(), *counts));
+            }
+            if rx.fin || (rx.len >= target && target < total) {
+                Progress::Done
+            } else {
+                Progress::Going
+            }
+        })?;
+        *cpu += timer.elapsed();
+        *allocs = own_allocs();
+        Ok(())
+    }
+
+    /// Checks what arrived and returns the figures.
+    pub(crate) fn finish(self) -> Result<Bulk, String> {
+        let rx = &self.rx;
+        if rx.len != self.total || !rx.intact || !rx.fin {
+            return Err(format!(
+                "{}: bulk transfer delivered {} of {} bytes{}, {}",
+                S::NAME,
+                rx.len,
+                self.total,
+                if rx.fin { "" } else { " without the end" },
+                if rx.intact { "intact" } else { "CORRUPTED" }
+            ));
+        }
+        misdelivered(&self.net)?;
+        let (window_allocs, window_datagrams) = match (self.window_start, self.window_end) {
+            (Some((a0, c0)), Some((a1, c1))) => {
+                (a1 - a0, c1.client_datagrams - c0.client_datagrams)
+            }
+            _ => (0, 0),
+        };
+        let counts = self.net.counts;
+        Ok(Bulk {
+            bytes: rx.len,
+            cpu: self.cpu,
+            client_datagrams: counts.client_datagrams - self.start_counts.client_datagrams,
+            server_datagrams: counts.server_datagrams - self.start_counts.server_datagrams,
+            window_allocs,
+            window_datagrams,
+        })
+    }
 }
 
 fn check_suite<N: Node>(node: &mut N, conn: N::Conn, tls: &Tls) -> Result<(), String> {
@@ -260,49 +340,80 @@ impl Handshakes {
     }
 }
 
-/// `count` handshakes, one at a time, each from a fresh client endpoint to
+/// Full handshakes, one at a time, each from a fresh client endpoint to
 /// one server endpoint, timed from `connect` until both sides are
 /// connected and every datagram of the exchange (ACKs, HANDSHAKE_DONE,
 /// NEW_CONNECTION_ID, ...) has settled. Each connection is then closed and
-/// drained, untimed, so the server stays small.
-pub(crate) fn handshakes<S: Stack>(tls: &Tls, count: u64) -> Result<Handshakes, String> {
-    let stack = S::new(tls)?;
-    let mut server = stack.server(SERVER, 1);
-    let mut net = Net::new(origin());
-    let mut out = Handshakes::default();
-    // One warm-up handshake, not counted (lazy initialisation).
-    for i in 0..=count {
-        let mut client = stack.client(client_addr(i), 1000 + i);
-        let before = net.counts;
-        let cpu = Cpu::start();
-        let conn = client.connect(net.now, SERVER)?;
-        let server_conn = establish(&mut net, &mut client, &mut server, conn, true)?;
-        let elapsed = cpu.elapsed();
-        if i > 0 {
-            out.count += 1;
-            out.cpu += elapsed;
-            out.client_datagrams += net.counts.client_datagrams - before.client_datagrams;
-            out.server_datagrams += net.counts.server_datagrams - before.server_datagrams;
-        }
-        // Teardown: the client closes; both drain.
-        client.close(net.now, conn);
-        let mut drained = (false, false);
-        net.run(&mut client, &mut server, false, |_, _, c, s| {
-            while let Some((h, ev)) = c.poll_app() {
-                drained.0 |= h == conn && ev == AppEvent::Drained;
-            }
-            while let Some((h, ev)) = s.poll_app() {
-                drained.1 |= h == server_conn && ev == AppEvent::Drained;
-            }
-            if drained.0 && drained.1 {
-                Progress::Done
-            } else {
-                Progress::Going
-            }
-        })?;
+/// drained, untimed, so the server stays small. Resumable, like
+/// [`BulkRun`], so two stacks can take turns.
+pub(crate) struct HandshakeRun<S: Stack> {
+    stack: S,
+    server: S::Node,
+    net: Net,
+    clients: u64,
+    out: Handshakes,
+}
+
+impl<S: Stack> HandshakeRun<S> {
+    /// The server, and one warm-up handshake, not counted (lazy
+    /// initialisation).
+    pub(crate) fn new(tls: &Tls) -> Result<Self, String> {
+        let stack = S::new(tls)?;
+        let server = stack.server(SERVER, 1);
+        let mut run = Self {
+            stack,
+            server,
+            net: Net::new(origin()),
+            clients: 0,
+            out: Handshakes::default(),
+        };
+        run.run(1)?;
+        run.out = Handshakes::default();
+        Ok(run)
     }
-    misdelivered(&net)?;
-    Ok(out)
+
+    /// `count` more handshakes.
+    pub(crate) fn run(&mut self, count: u64) -> Result<(), String> {
+        for _ in 0..count {
+            self.clients += 1;
+            let mut client = self
+                .stack
+                .client(client_addr(self.clients), 1000 + self.clients);
+            let net = &mut self.net;
+            let server = &mut self.server;
+            let before = net.counts;
+            let cpu = Cpu::start();
+            let conn = client.connect(net.now, SERVER)?;
+            let server_conn = establish(net, &mut client, server, conn, true)?;
+            let elapsed = cpu.elapsed();
+            self.out.count += 1;
+            self.out.cpu += elapsed;
+            self.out.client_datagrams += net.counts.client_datagrams - before.client_datagrams;
+            self.out.server_datagrams += net.counts.server_datagrams - before.server_datagrams;
+            // Teardown: the client closes; both drain.
+            client.close(net.now, conn);
+            let mut drained = (false, false);
+            net.run(&mut client, server, false, |_, _, c, s| {
+                while let Some((h, ev)) = c.poll_app() {
+                    drained.0 |= h == conn && ev == AppEvent::Drained;
+                }
+                while let Some((h, ev)) = s.poll_app() {
+                    drained.1 |= h == server_conn && ev == AppEvent::Drained;
+                }
+                if drained.0 && drained.1 {
+                    Progress::Done
+                } else {
+                    Progress::Going
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> Result<Handshakes, String> {
+        misdelivered(&self.net)?;
+        Ok(self.out)
+    }
 }
 
 // ---- idle connections -------------------------------------------------------
@@ -359,6 +470,9 @@ pub(crate) struct ScalePoint {
     pub next_wake_ns: f64,
 }
 
+/// Each scale level's exchanges run in this many batches.
+const SCALE_BATCHES: usize = 5;
+
 /// Bytes of each request and each response.
 const MESSAGE: usize = 64;
 
@@ -366,7 +480,8 @@ const MESSAGE: usize = 64;
 /// then dropped, so only the server side stays) up to each of `levels`;
 /// at each level, `exchanges` request/response exchanges (a new
 /// bidirectional stream each, 64 bytes each way) on the active connection,
-/// and `wake_calls` calls of the server's `next_wake`.
+/// in [`SCALE_BATCHES`] batches whose median cost is the figure, and
+/// `wake_calls` calls of the server's `next_wake`.
 pub(crate) fn scale<S: Stack>(
     tls: &Tls,
     levels: &[usize],
@@ -404,34 +519,45 @@ pub(crate) fn scale<S: Stack>(
             establish_many(&mut net, &mut filler, &mut server, n)?;
             idle += n;
         }
-        let before = net.counts;
-        let cpu = Cpu::start();
-        exchange(
-            &mut net,
-            &mut client,
-            &mut server,
-            conn,
-            server_conn,
-            exchanges,
-            &request,
-            &response,
-        )?;
-        let cpu = cpu.elapsed();
-        let datagrams = (net.counts.client_datagrams - before.client_datagrams)
-            + (net.counts.server_datagrams - before.server_datagrams);
-        settle(&mut net, &mut client, &mut server)?;
+        // The exchanges in batches; the median batch stands, so a burst
+        // of other work on the machine does not.
+        let mut costs = Vec::with_capacity(SCALE_BATCHES);
+        for _ in 0..SCALE_BATCHES {
+            let before = net.counts;
+            let cpu = Cpu::start();
+            exchange(
+                &mut net,
+                &mut client,
+                &mut server,
+                conn,
+                server_conn,
+                (exchanges / SCALE_BATCHES).max(1),
+                &request,
+                &response,
+            )?;
+            let cpu = cpu.elapsed();
+            let datagrams = (net.counts.client_datagrams - before.client_datagrams)
+                + (net.counts.server_datagrams - before.server_datagrams);
+            costs.push(cpu.as_secs_f64() * 1e9 / datagrams.max(1) as f64);
+            settle(&mut net, &mut client, &mut server)?;
+        }
         let wake = Cpu::start();
         for _ in 0..wake_calls {
             black_box(server.next_wake());
         }
         let wake = wake.elapsed();
         out.push(ScalePoint {
-            per_datagram_ns: cpu.as_secs_f64() * 1e9 / datagrams.max(1) as f64,
+            per_datagram_ns: median(&mut costs),
             next_wake_ns: wake.as_secs_f64() * 1e9 / f64::from(wake_calls.max(1)),
         });
     }
     misdelivered(&net)?;
     Ok(out)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Untimed: lets the last ACKs go, so no timer of the active connection

@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 
 pub use tls::Suite;
 
-use self::figures::{Bulk, Handshakes, Idle, ScalePoint};
+use self::figures::{Bulk, BulkRun, HandshakeRun, Handshakes, Idle, ScalePoint};
 use self::floor::Floor;
 use self::measure::Pattern;
 use self::net::Node;
@@ -215,6 +215,70 @@ impl<T> Pair<T> {
     }
 }
 
+/// The time slices in which the two stacks take turns (bulk transfer,
+/// handshakes): whatever else runs on the machine meanwhile hits both
+/// alike. Each keeps its own caches warm within a slice.
+const SLICES: u64 = 16;
+
+/// Both stacks' bulk transfers, in alternating slices (the first to go
+/// alternates too).
+fn bulk_pair(
+    stacks: Stacks,
+    tls: &Tls,
+    total: u64,
+    pattern: &Pattern,
+) -> Result<Pair<Bulk>, String> {
+    let mut ours = (stacks != Stacks::Quinn)
+        .then(|| BulkRun::<Ours>::new(tls, total))
+        .transpose()?;
+    let mut quinn = (stacks != Stacks::Ours)
+        .then(|| BulkRun::<Quinn>::new(tls, total))
+        .transpose()?;
+    for i in 1..=SLICES {
+        let target = total / SLICES * i;
+        let target = if i == SLICES { total } else { target };
+        for turn in 0..2 {
+            if (turn + i) % 2 == 1 {
+                if let Some(r) = ours.as_mut() {
+                    r.run_to(target, pattern)?;
+                }
+            } else if let Some(r) = quinn.as_mut() {
+                r.run_to(target, pattern)?;
+            }
+        }
+    }
+    Ok(Pair {
+        ours: ours.map(BulkRun::finish).transpose()?,
+        quinn: quinn.map(BulkRun::finish).transpose()?,
+    })
+}
+
+/// Both stacks' handshakes, in alternating slices.
+fn handshake_pair(stacks: Stacks, tls: &Tls, count: u64) -> Result<Pair<Handshakes>, String> {
+    let mut ours = (stacks != Stacks::Quinn)
+        .then(|| HandshakeRun::<Ours>::new(tls))
+        .transpose()?;
+    let mut quinn = (stacks != Stacks::Ours)
+        .then(|| HandshakeRun::<Quinn>::new(tls))
+        .transpose()?;
+    for i in 1..=SLICES {
+        let n = count * i / SLICES - count * (i - 1) / SLICES;
+        for turn in 0..2 {
+            if (turn + i) % 2 == 1 {
+                if let Some(r) = ours.as_mut() {
+                    r.run(n)?;
+                }
+            } else if let Some(r) = quinn.as_mut() {
+                r.run(n)?;
+            }
+        }
+    }
+    Ok(Pair {
+        ours: ours.map(HandshakeRun::finish).transpose()?,
+        quinn: quinn.map(HandshakeRun::finish).transpose()?,
+    })
+}
+
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     Some(a? / b?)
 }
@@ -275,11 +339,7 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Summary, String> {
         );
         for &suite in &options.suites {
             let tls = cert.tls(suite)?;
-            let r = Pair::run(
-                stacks,
-                || figures::bulk::<Ours>(&tls, options.bulk_bytes, &pattern),
-                || figures::bulk::<Quinn>(&tls, options.bulk_bytes, &pattern),
-            )?;
+            let r = bulk_pair(stacks, &tls, options.bulk_bytes, &pattern)?;
             let o = r.ours.map(|b| b.mb_per_cpu_s());
             let q = r.quinn.map(|b| b.mb_per_cpu_s());
             p(
@@ -339,11 +399,7 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Summary, String> {
 
     if has(Figure::Handshake) {
         let tls = cert.tls(Suite::Aes128)?;
-        let r: Pair<Handshakes> = Pair::run(
-            stacks,
-            || figures::handshakes::<Ours>(&tls, options.handshakes),
-            || figures::handshakes::<Quinn>(&tls, options.handshakes),
-        )?;
+        let r = handshake_pair(stacks, &tls, options.handshakes)?;
         let o = r.ours.map(|h| h.per_cpu_s());
         let q = r.quinn.map(|h| h.per_cpu_s());
         p(
