@@ -459,105 +459,103 @@ pub(crate) fn idle<S: Stack>(tls: &Tls, count: usize) -> Result<Idle, String> {
 
 // ---- scale ------------------------------------------------------------------
 
-/// The cost of a small exchange while `idle` connections sit on the
-/// server endpoint.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct ScalePoint {
-    /// Both sides' CPU time per datagram of the exchange, in nanoseconds.
-    pub per_datagram_ns: f64,
-    /// The server node's `next_wake` (ours: `Endpoint::next_wake_time`),
-    /// in nanoseconds per call.
-    pub next_wake_ns: f64,
-}
-
-/// Each scale level's exchanges run in this many batches.
-const SCALE_BATCHES: usize = 5;
-
 /// Bytes of each request and each response.
 const MESSAGE: usize = 64;
 
-/// One active connection; idle ones added (from client endpoints that are
-/// then dropped, so only the server side stays) up to each of `levels`;
-/// at each level, `exchanges` request/response exchanges (a new
-/// bidirectional stream each, 64 bytes each way) on the active connection,
-/// in [`SCALE_BATCHES`] batches whose median cost is the figure, and
-/// `wake_calls` calls of the server's `next_wake`.
-pub(crate) fn scale<S: Stack>(
-    tls: &Tls,
-    levels: &[usize],
-    exchanges: usize,
-    wake_calls: u32,
-) -> Result<Vec<ScalePoint>, String> {
-    let stack = S::new(tls)?;
-    let mut server = stack.server(SERVER, 1);
-    let mut client = stack.client(client_addr(0), 2);
-    let mut net = Net::new(origin());
-    let conn = client.connect(net.now, SERVER)?;
-    let server_conn = establish(&mut net, &mut client, &mut server, conn, true)?;
-    let request = Bytes::from(vec![0x51; MESSAGE]);
-    let response = Bytes::from(vec![0x52; MESSAGE]);
-    // Warm-up, untimed: the first streams' state, the maps' first growth.
-    exchange(
-        &mut net,
-        &mut client,
-        &mut server,
-        conn,
-        server_conn,
-        (exchanges / 10).max(1),
-        &request,
-        &response,
-    )?;
-    settle(&mut net, &mut client, &mut server)?;
-    let mut idle = 0;
-    let mut fillers = 0u64;
-    let mut out = Vec::new();
-    for &level in levels {
-        while idle < level {
-            let n = GROUP.min(level - idle);
-            fillers += 1;
-            let mut filler = stack.client(client_addr(fillers), 2 + fillers);
-            establish_many(&mut net, &mut filler, &mut server, n)?;
-            idle += n;
-        }
-        // The exchanges in batches; the median batch stands, so a burst
-        // of other work on the machine does not.
-        let mut costs = Vec::with_capacity(SCALE_BATCHES);
-        for _ in 0..SCALE_BATCHES {
-            let before = net.counts;
-            let cpu = Cpu::start();
-            exchange(
-                &mut net,
-                &mut client,
-                &mut server,
-                conn,
-                server_conn,
-                (exchanges / SCALE_BATCHES).max(1),
-                &request,
-                &response,
-            )?;
-            let cpu = cpu.elapsed();
-            let datagrams = (net.counts.client_datagrams - before.client_datagrams)
-                + (net.counts.server_datagrams - before.server_datagrams);
-            costs.push(cpu.as_secs_f64() * 1e9 / datagrams.max(1) as f64);
-            settle(&mut net, &mut client, &mut server)?;
-        }
-        let wake = Cpu::start();
-        for _ in 0..wake_calls {
-            black_box(server.next_wake());
-        }
-        let wake = wake.elapsed();
-        out.push(ScalePoint {
-            per_datagram_ns: median(&mut costs),
-            next_wake_ns: wake.as_secs_f64() * 1e9 / f64::from(wake_calls.max(1)),
-        });
-    }
-    misdelivered(&net)?;
-    Ok(out)
+/// One active connection and a growing number of idle ones on one server
+/// endpoint. Idle connections come from client endpoints that are dropped
+/// once their connections are established and settled, so only the server
+/// side stays. Resumable, so two stacks can take turns.
+pub(crate) struct ScaleRun<S: Stack> {
+    stack: S,
+    net: Net,
+    server: S::Node,
+    client: S::Node,
+    conn: <S::Node as Node>::Conn,
+    server_conn: <S::Node as Node>::Conn,
+    idle: usize,
+    fillers: u64,
+    request: Bytes,
+    response: Bytes,
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+impl<S: Stack> ScaleRun<S> {
+    /// The server, the active connection, and `warmup` exchanges on it
+    /// (untimed: the first streams' state, the maps' first growth).
+    pub(crate) fn new(tls: &Tls, warmup: usize) -> Result<Self, String> {
+        let stack = S::new(tls)?;
+        let mut server = stack.server(SERVER, 1);
+        let mut client = stack.client(client_addr(0), 2);
+        let mut net = Net::new(origin());
+        let conn = client.connect(net.now, SERVER)?;
+        let server_conn = establish(&mut net, &mut client, &mut server, conn, true)?;
+        let mut run = Self {
+            stack,
+            net,
+            server,
+            client,
+            conn,
+            server_conn,
+            idle: 0,
+            fillers: 0,
+            request: Bytes::from(vec![0x51; MESSAGE]),
+            response: Bytes::from(vec![0x52; MESSAGE]),
+        };
+        run.exchanges(warmup.max(1))?;
+        Ok(run)
+    }
+
+    /// Adds idle connections until there are `level` (untimed).
+    pub(crate) fn grow_to(&mut self, level: usize) -> Result<(), String> {
+        while self.idle < level {
+            let n = GROUP.min(level - self.idle);
+            self.fillers += 1;
+            let mut filler = self
+                .stack
+                .client(client_addr(self.fillers), 2 + self.fillers);
+            establish_many(&mut self.net, &mut filler, &mut self.server, n)?;
+            self.idle += n;
+        }
+        Ok(())
+    }
+
+    /// `count` exchanges, timed: both sides' CPU time per datagram, in
+    /// nanoseconds. The network is settled afterwards (untimed), so no
+    /// timer of the active connection fires while fillers hold it.
+    pub(crate) fn exchanges(&mut self, count: usize) -> Result<f64, String> {
+        let before = self.net.counts;
+        let cpu = Cpu::start();
+        exchange(
+            &mut self.net,
+            &mut self.client,
+            &mut self.server,
+            self.conn,
+            self.server_conn,
+            count,
+            &self.request,
+            &self.response,
+        )?;
+        let cpu = cpu.elapsed();
+        let counts = self.net.counts;
+        let datagrams = (counts.client_datagrams - before.client_datagrams)
+            + (counts.server_datagrams - before.server_datagrams);
+        settle(&mut self.net, &mut self.client, &mut self.server)?;
+        Ok(cpu.as_secs_f64() * 1e9 / datagrams.max(1) as f64)
+    }
+
+    /// The cost of the server node's `next_wake` (ours:
+    /// `Endpoint::next_wake_time`), in nanoseconds per call.
+    pub(crate) fn next_wake_ns(&mut self, calls: u32) -> f64 {
+        let cpu = Cpu::start();
+        for _ in 0..calls {
+            black_box(self.server.next_wake());
+        }
+        cpu.elapsed().as_secs_f64() * 1e9 / f64::from(calls.max(1))
+    }
+
+    pub(crate) fn finish(self) -> Result<(), String> {
+        misdelivered(&self.net)
+    }
 }
 
 /// Untimed: lets the last ACKs go, so no timer of the active connection
