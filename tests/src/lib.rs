@@ -7,7 +7,11 @@
 //! [`udp_driver`] runs a `quic_proto` endpoint on a real loopback UDP
 //! socket, for the interop tests against other QUIC stacks
 //! (`tests/interop_quinn.rs`).
+//!
+//! [`perf`] is the comparison with quinn-proto behind the `perf-compare`
+//! binary (`docs/performance.md`).
 
 pub mod fuzz;
+pub mod perf;
 pub mod sim_suite;
 pub mod udp_driver;
