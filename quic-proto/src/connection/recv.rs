@@ -622,6 +622,9 @@ impl Connection {
                 // completion; it tells the client with HANDSHAKE_DONE.
                 self.handshake_done.pending = true;
                 self.confirm_handshake(now);
+                // Everything TLS had to say (session tickets included) was
+                // written by `drive_tls` before this check.
+                self.tls.retire();
             }
         }
         Ok(())

@@ -15,9 +15,24 @@ use crate::{Level, TransportError, TransportErrorCode, Version};
 
 /// A TLS session of either side.
 pub(crate) struct Tls {
-    conn: quic::Connection,
+    session: Session,
     /// The level rustls is currently writing at.
     write_level: Level,
+}
+
+/// The rustls session while it has work to do, then only what the
+/// application may still ask about it.
+enum Session {
+    Active(Box<quic::Connection>),
+    Retired(Box<Retired>),
+}
+
+/// What a finished handshake leaves for the application's questions.
+struct Retired {
+    alpn: Option<Vec<u8>>,
+    peer_certificates: Option<Vec<rustls::pki_types::CertificateDer<'static>>>,
+    cipher_suite: Option<rustls::SupportedCipherSuite>,
+    server_name: Option<String>,
 }
 
 /// What the handshake produced in one step.
@@ -42,7 +57,7 @@ impl Tls {
         let conn = quic::ClientConnection::new(config, version, name, params)
             .map_err(TlsStartError::Tls)?;
         Ok(Self {
-            conn: conn.into(),
+            session: Session::Active(Box::new(conn.into())),
             write_level: Level::Initial,
         })
     }
@@ -57,20 +72,54 @@ impl Tls {
         let conn =
             quic::ServerConnection::new(config, version, params).map_err(TlsStartError::Tls)?;
         Ok(Self {
-            conn: conn.into(),
+            session: Session::Active(Box::new(conn.into())),
             write_level: Level::Initial,
         })
     }
 
+    /// Drops the rustls session, keeping what the accessors report. For a
+    /// server whose handshake is complete and whose TLS output (session
+    /// tickets included) is written: nothing more can come from TLS, and
+    /// the session's buffers are most of an idle connection's memory.
+    pub fn retire(&mut self) {
+        let Session::Active(conn) = &self.session else {
+            return;
+        };
+        if conn.is_handshaking() {
+            return;
+        }
+        let retired = Retired {
+            alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+            peer_certificates: conn.peer_certificates().map(<[_]>::to_vec),
+            cipher_suite: conn.negotiated_cipher_suite(),
+            server_name: match &**conn {
+                quic::Connection::Server(s) => s.server_name().map(str::to_owned),
+                quic::Connection::Client(_) => None,
+            },
+        };
+        self.session = Session::Retired(Box::new(retired));
+    }
+
     /// Feeds handshake bytes received in order at some level.
     pub fn read(&mut self, data: &[u8]) -> Result<(), TransportError> {
-        self.conn.read_hs(data).map_err(|_| self.error())
+        match &mut self.session {
+            Session::Active(conn) => conn.read_hs(data).map_err(|_| self.error()),
+            // RFC 9001 §6: a TLS KeyUpdate is an unexpected_message error,
+            // and a client has nothing else to send after its Finished.
+            Session::Retired(_) => Err(TransportError::new(
+                TransportErrorCode::crypto(10),
+                "TLS message after the handshake",
+            )),
+        }
     }
 
     /// The error to close with after rustls failed: CRYPTO_ERROR with the
     /// alert rustls would have sent (RFC 9001 §4.8).
     fn error(&self) -> TransportError {
-        match self.conn.alert() {
+        let Session::Active(conn) = &self.session else {
+            return TransportError::new(TransportErrorCode::INTERNAL_ERROR, "TLS failure");
+        };
+        match conn.alert() {
             Some(alert) => TransportError::new(
                 TransportErrorCode::crypto(u8::from(alert)),
                 "TLS handshake failed",
@@ -82,9 +131,12 @@ impl Tls {
     /// Collects everything rustls wants to send, in order, with the key
     /// changes between levels.
     pub fn write(&mut self, mut out: impl FnMut(TlsOutput)) {
+        let Session::Active(conn) = &mut self.session else {
+            return;
+        };
         loop {
             let mut buf = Vec::new();
-            let change = self.conn.write_hs(&mut buf);
+            let change = conn.write_hs(&mut buf);
             if !buf.is_empty() {
                 out(TlsOutput::Data(self.write_level, buf));
             }
@@ -103,34 +155,53 @@ impl Tls {
 
     /// Whether the handshake is still running.
     pub fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
+        match &self.session {
+            Session::Active(conn) => conn.is_handshaking(),
+            Session::Retired(_) => false,
+        }
     }
 
-    /// The peer's encoded transport parameters, once received.
+    /// The peer's encoded transport parameters, once received (`None` once
+    /// retired: they were decoded long before).
     pub fn transport_parameters(&self) -> Option<&[u8]> {
-        self.conn.quic_transport_parameters()
+        match &self.session {
+            Session::Active(conn) => conn.quic_transport_parameters(),
+            Session::Retired(_) => None,
+        }
     }
 
     /// The negotiated ALPN protocol.
     pub fn alpn(&self) -> Option<&[u8]> {
-        self.conn.alpn_protocol()
+        match &self.session {
+            Session::Active(conn) => conn.alpn_protocol(),
+            Session::Retired(r) => r.alpn.as_deref(),
+        }
     }
 
     /// The peer's certificate chain, end entity first.
     pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
-        self.conn.peer_certificates()
+        match &self.session {
+            Session::Active(conn) => conn.peer_certificates(),
+            Session::Retired(r) => r.peer_certificates.as_deref(),
+        }
     }
 
     /// The negotiated cipher suite.
     pub fn cipher_suite(&self) -> Option<rustls::SupportedCipherSuite> {
-        self.conn.negotiated_cipher_suite()
+        match &self.session {
+            Session::Active(conn) => conn.negotiated_cipher_suite(),
+            Session::Retired(r) => r.cipher_suite,
+        }
     }
 
     /// The SNI the client sent (server side).
     pub fn server_name(&self) -> Option<&str> {
-        match &self.conn {
-            quic::Connection::Server(s) => s.server_name(),
-            quic::Connection::Client(_) => None,
+        match &self.session {
+            Session::Active(conn) => match &**conn {
+                quic::Connection::Server(s) => s.server_name(),
+                quic::Connection::Client(_) => None,
+            },
+            Session::Retired(r) => r.server_name.as_deref(),
         }
     }
 }
