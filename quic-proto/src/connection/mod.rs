@@ -375,17 +375,34 @@ const MAX_LOCAL_CIDS: u64 = 4;
 
 /// Makes the connection's new local IDs: seeded random bytes, and reset
 /// tokens under the endpoint's key (RFC 9000 §10.3.2).
+///
+/// It keeps a seed and a count rather than a generator (whose block buffer
+/// would add 300 bytes to every connection): each ID comes from its own
+/// ChaCha8 stream of the seed. New IDs are rare, so building the generator
+/// per call costs nothing that matters.
 struct CidGen {
-    rng: ChaCha8Rng,
+    seed: u64,
+    drawn: u64,
     key: Arc<ResetTokenKey>,
     len: usize,
+}
+
+impl CidGen {
+    /// Fills `out` from the next stream of the seed (connection IDs and
+    /// PATH_CHALLENGE data).
+    fn fill(&mut self, out: &mut [u8]) {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(self.drawn);
+        self.drawn += 1;
+        rng.fill_bytes(out);
+    }
 }
 
 impl CidSource for CidGen {
     fn new_cid(&mut self) -> (ConnectionId, StatelessResetToken) {
         let mut bytes = [0u8; ConnectionId::MAX_LEN];
         let len = self.len.min(ConnectionId::MAX_LEN);
-        self.rng.fill_bytes(&mut bytes[..len]);
+        self.fill(&mut bytes[..len]);
         let cid = ConnectionId::new(&bytes[..len]).unwrap_or(ConnectionId::EMPTY);
         (cid, self.key.token(&cid))
     }
@@ -483,7 +500,8 @@ impl Connection {
             local_cids: LocalCids::new(p.local_cid, MAX_LOCAL_CIDS),
             remote_cids: RemoteCids::new(p.remote_cid, config.active_connection_id_limit.max(2)),
             cid_gen: CidGen {
-                rng: ChaCha8Rng::seed_from_u64(p.seed ^ 0x5eed_c1d5),
+                seed: p.seed ^ 0x5eed_c1d5,
+                drawn: 0,
                 key: p.reset_key.clone(),
                 len: p.local_cid.len(),
             },

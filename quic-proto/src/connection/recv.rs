@@ -345,7 +345,7 @@ impl Connection {
             );
         }
         let mut data = [0u8; 8];
-        rand_core::RngCore::fill_bytes(&mut self.cid_gen.rng, &mut data);
+        self.cid_gen.fill(&mut data);
         self.challenge = Some(data);
         self.challenge_pending = true;
     }

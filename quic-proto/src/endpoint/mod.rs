@@ -95,7 +95,9 @@ impl BuildHasher for KeyedHasher {
 
 struct Slot {
     generation: u32,
-    conn: Option<Connection>,
+    /// Boxed: the slot vector grows by doubling, and spare slots should
+    /// cost a pointer, not a whole connection.
+    conn: Option<Box<Connection>>,
     /// The deadline currently in the heap for this connection.
     armed: Option<Instant>,
     /// Whether the connection is in the send queue.
@@ -270,7 +272,7 @@ impl Endpoint {
             return None;
         }
         self.touch(handle.index);
-        self.slots[handle.index as usize].conn.as_mut()
+        self.slots[handle.index as usize].conn.as_deref_mut()
     }
 
     /// The next event of any connection.
@@ -505,13 +507,13 @@ impl Endpoint {
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             slot.generation = slot.generation.wrapping_add(1);
-            slot.conn = Some(conn);
+            slot.conn = Some(Box::new(conn));
             slot.initial_dcid = initial_dcid;
             return index;
         }
         self.slots.push(Slot {
             generation: 0,
-            conn: Some(conn),
+            conn: Some(Box::new(conn)),
             armed: None,
             queued: false,
             cids: Vec::new(),
@@ -535,7 +537,7 @@ impl Endpoint {
 
     fn rearm(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
-        let next = slot.conn.as_ref().and_then(Connection::next_timeout);
+        let next = slot.conn.as_deref().and_then(Connection::next_timeout);
         // Only an earlier deadline goes into the heap. A later one waits for
         // the armed entry to fire (a wake-up with nothing due is harmless and
         // re-arms), so a busy connection whose deadlines move forward on
