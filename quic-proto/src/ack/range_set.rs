@@ -7,7 +7,7 @@ use core::slice;
 use smallvec::SmallVec;
 
 /// How many ranges a [`RangeSet`] holds without allocating.
-const INLINE: usize = 8;
+const INLINE: usize = 2;
 
 /// One inclusive range of values, `start <= end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
