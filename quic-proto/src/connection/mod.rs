@@ -314,7 +314,9 @@ pub struct Connection {
     /// its SCID as the DCID, RFC 9000 §7.2).
     got_server_initial: bool,
     peer_params: Option<TransportParameters>,
-    local_params: TransportParameters,
+    /// Our ack_delay_exponent transport parameter (the only one of ours
+    /// needed after the handshake starts; the rest went to TLS).
+    ack_delay_exponent: u8,
     handshake_confirmed: bool,
     /// HANDSHAKE_DONE: to send, and acknowledged (RFC 9000 §13.3).
     handshake_done: HandshakeDoneState,
@@ -512,7 +514,7 @@ impl Connection {
             got_server_initial: false,
             peer_params: None,
             idle_timeout: config.max_idle_timeout,
-            local_params,
+            ack_delay_exponent: local_params.ack_delay_exponent,
             handshake_confirmed: false,
             handshake_done: HandshakeDoneState::default(),
             last_activity: p.now,

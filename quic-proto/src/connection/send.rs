@@ -203,7 +203,7 @@ impl Connection {
             return None;
         }
         let rtt = self.path.rtt.smoothed();
-        let exponent = self.local_params.ack_delay_exponent;
+        let exponent = self.ack_delay_exponent;
         let Self {
             spaces,
             log,
