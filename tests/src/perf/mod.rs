@@ -284,65 +284,121 @@ fn handshake_pair(stacks: Stacks, tls: &Tls, count: u64) -> Result<Pair<Handshak
 struct ScalePoint {
     /// Both sides' CPU time per datagram of the exchanges, in nanoseconds.
     per_datagram_ns: f64,
+    /// The same on the reference server (the first level's size),
+    /// measured in the same stretch of time.
+    reference_ns: f64,
     /// The server's `next_wake`, in nanoseconds per call.
     next_wake_ns: f64,
 }
 
-/// The exchanges of a scale level run in this many batches, the stacks
-/// taking turns; each stack's cheapest batch stands (interference from
+impl ScalePoint {
+    /// The cost at this level over the cost at the first level, both
+    /// measured side by side.
+    fn growth(&self) -> f64 {
+        self.per_datagram_ns / self.reference_ns.max(1e-9)
+    }
+}
+
+/// The exchanges of a scale level run in this many batches, the servers
+/// taking turns; each server's cheapest batch stands (interference from
 /// other work only ever adds CPU time).
 const SCALE_BATCHES: usize = 10;
 
-/// Both stacks' scale figures: both servers grow to each level, then the
-/// stacks take turns with batches of exchanges.
+/// One stack's two servers: one grows level by level; the reference stays
+/// at the first level. Batches alternate between them, so the growth is
+/// a ratio of costs measured side by side, not minutes apart on a machine
+/// whose load changes.
+struct ScalePair<S: Stack> {
+    grow: ScaleRun<S>,
+    reference: ScaleRun<S>,
+    best: (f64, f64),
+}
+
+impl<S: Stack> ScalePair<S> {
+    fn new(tls: &Tls, options: &Options) -> Result<Self, String> {
+        let warmup = options.exchanges / 10;
+        let mut reference = ScaleRun::new(tls, warmup)?;
+        reference.grow_to(options.scale_levels.first().copied().unwrap_or(0))?;
+        Ok(Self {
+            grow: ScaleRun::new(tls, warmup)?,
+            reference,
+            best: (f64::INFINITY, f64::INFINITY),
+        })
+    }
+
+    fn batch(&mut self, exchanges: usize, reference_first: bool) -> Result<(), String> {
+        for turn in 0..2 {
+            if (turn == 0) == reference_first {
+                self.best.1 = self.best.1.min(self.reference.exchanges(exchanges)?);
+            } else {
+                self.best.0 = self.best.0.min(self.grow.exchanges(exchanges)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn point(&mut self, wake_calls: u32) -> ScalePoint {
+        let (per_datagram_ns, reference_ns) =
+            std::mem::replace(&mut self.best, (f64::INFINITY, f64::INFINITY));
+        ScalePoint {
+            per_datagram_ns,
+            reference_ns,
+            next_wake_ns: self.grow.next_wake_ns(wake_calls),
+        }
+    }
+
+    fn finish(self) -> Result<(), String> {
+        self.grow.finish()?;
+        self.reference.finish()
+    }
+}
+
+/// Both stacks' scale figures: the growing servers reach each level, then
+/// the four servers take turns with batches of exchanges.
 fn scale_pair(
     stacks: Stacks,
     tls: &Tls,
     options: &Options,
 ) -> Result<Pair<Vec<ScalePoint>>, String> {
-    let warmup = options.exchanges / 10;
     let mut ours = (stacks != Stacks::Quinn)
-        .then(|| ScaleRun::<Ours>::new(tls, warmup))
+        .then(|| ScalePair::<Ours>::new(tls, options))
         .transpose()?;
     let mut quinn = (stacks != Stacks::Ours)
-        .then(|| ScaleRun::<Quinn>::new(tls, warmup))
+        .then(|| ScalePair::<Quinn>::new(tls, options))
         .transpose()?;
     let per_batch = (options.exchanges / SCALE_BATCHES).max(1);
     let (mut out_ours, mut out_quinn) = (Vec::new(), Vec::new());
     for &level in &options.scale_levels {
         if let Some(r) = ours.as_mut() {
-            r.grow_to(level)?;
+            r.grow.grow_to(level)?;
         }
         if let Some(r) = quinn.as_mut() {
-            r.grow_to(level)?;
+            r.grow.grow_to(level)?;
         }
-        let (mut best_ours, mut best_quinn) = (f64::INFINITY, f64::INFINITY);
         for batch in 0..SCALE_BATCHES {
+            let odd = batch % 2 == 1;
             for turn in 0..2 {
-                if (turn + batch) % 2 == 0 {
+                if (turn == 0) != odd {
                     if let Some(r) = ours.as_mut() {
-                        best_ours = best_ours.min(r.exchanges(per_batch)?);
+                        r.batch(per_batch, odd)?;
                     }
                 } else if let Some(r) = quinn.as_mut() {
-                    best_quinn = best_quinn.min(r.exchanges(per_batch)?);
+                    r.batch(per_batch, !odd)?;
                 }
             }
         }
         if let Some(r) = ours.as_mut() {
-            out_ours.push(ScalePoint {
-                per_datagram_ns: best_ours,
-                next_wake_ns: r.next_wake_ns(options.wake_calls),
-            });
+            out_ours.push(r.point(options.wake_calls));
         }
         if let Some(r) = quinn.as_mut() {
-            out_quinn.push(ScalePoint {
-                per_datagram_ns: best_quinn,
-                next_wake_ns: r.next_wake_ns(options.wake_calls),
-            });
+            out_quinn.push(r.point(options.wake_calls));
         }
     }
-    let ours = ours.map(ScaleRun::finish).transpose()?.map(|()| out_ours);
-    let quinn = quinn.map(ScaleRun::finish).transpose()?.map(|()| out_quinn);
+    let ours = ours.map(ScalePair::finish).transpose()?.map(|()| out_ours);
+    let quinn = quinn
+        .map(ScalePair::finish)
+        .transpose()?
+        .map(|()| out_quinn);
     Ok(Pair { ours, quinn })
 }
 
@@ -602,26 +658,33 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Summary, String> {
         p(
             out,
             format!(
-                "scale: CPU per datagram of request/response exchanges (64 bytes each way, a stream each) on one connection, with N idle connections on the server endpoint; cheapest of {SCALE_BATCHES} batches of {} exchanges:",
+                "scale: CPU per datagram of request/response exchanges (64 bytes each way, a stream each) on one connection, with N idle connections on the server endpoint; cheapest of {SCALE_BATCHES} batches of {} exchanges, taking turns with a reference server holding the first level:",
                 (options.exchanges / SCALE_BATCHES).max(1)
             ),
         );
         let r = scale_pair(stacks, &tls, options)?;
+        let first = options.scale_levels.first().copied().unwrap_or(0);
         for (i, level) in options.scale_levels.iter().enumerate() {
             let o = r.ours.as_ref().map(|v| v[i]);
             let q = r.quinn.as_ref().map(|v| v[i]);
             p(
                 out,
                 format!(
-                    "  N={level:<7} ours {:>7} ns/datagram  quinn {:>7} ns/datagram  ratio (quinn/ours) {}; our next_wake_time {} ns",
+                    "  N={level:<7} ours {:>6} ns/datagram (x{} of N={first} alongside)  quinn {:>6} ns/datagram (x{})  ratio (quinn/ours) {}; our next_wake_time {} ns",
                     show(o.map(|p| p.per_datagram_ns), 0),
+                    show(o.map(|p| p.growth()), 3),
                     show(q.map(|p| p.per_datagram_ns), 0),
-                    show(ratio(q.map(|p| p.per_datagram_ns), o.map(|p| p.per_datagram_ns)), 3),
+                    show(q.map(|p| p.growth()), 3),
+                    show(
+                        ratio(q.map(|p| p.per_datagram_ns), o.map(|p| p.per_datagram_ns)),
+                        3
+                    ),
                     show(o.map(|p| p.next_wake_ns), 2),
                 ),
             );
             if let Some(p) = o {
                 s.put_f(format!("scale_ns_per_datagram_{level}"), p.per_datagram_ns);
+                s.put_f(format!("scale_growth_{level}"), p.growth());
                 s.put_f(format!("next_wake_ns_{level}"), p.next_wake_ns);
             }
             if let Some(p) = q {
@@ -629,19 +692,16 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Summary, String> {
                     format!("scale_ns_per_datagram_{level}_quinn"),
                     p.per_datagram_ns,
                 );
+                s.put_f(format!("scale_growth_{level}_quinn"), p.growth());
             }
         }
-        let growth = |v: &Option<Vec<ScalePoint>>| {
-            let v = v.as_ref()?;
-            Some(v.last()?.per_datagram_ns / v.first()?.per_datagram_ns.max(1e-9))
-        };
-        let (o, q) = (growth(&r.ours), growth(&r.quinn));
+        let last = |v: &Option<Vec<ScalePoint>>| Some(v.as_ref()?.last()?.growth());
+        let (o, q) = (last(&r.ours), last(&r.quinn));
         p(
             out,
             format!(
-                "  cost at N={} over N={}: ours {}  quinn {}",
+                "  cost at N={} over N={first} (measured side by side): ours {}  quinn {}",
                 options.scale_levels.last().copied().unwrap_or(0),
-                options.scale_levels.first().copied().unwrap_or(0),
                 show(o, 3),
                 show(q, 3)
             ),
