@@ -173,6 +173,8 @@ pub struct Endpoint {
     accept_filter: Option<Box<dyn FnMut(SocketAddr) -> bool + Send>>,
     /// The first `now` seen: the zero of Retry token times.
     epoch: Option<Instant>,
+    /// The latest `now` a call brought.
+    now: Option<Instant>,
     connection_count: usize,
 }
 
@@ -209,6 +211,7 @@ impl Endpoint {
             stateless: VecDeque::new(),
             events: VecDeque::new(),
             epoch: None,
+            now: None,
             gso_segments,
             accept_filter: None,
             connection_count: 0,
@@ -305,6 +308,7 @@ impl Endpoint {
     /// is due) are met by the next [`Endpoint::prepare_next_packet`].
     pub fn handle_timeout(&mut self, now: Instant) {
         self.epoch.get_or_insert(now);
+        self.now = Some(now);
         let mut due: SmallVec<[u32; 8]> = SmallVec::new();
         while let Some(&Reverse((t, index))) = self.timers.peek() {
             if t > now {
@@ -429,6 +433,7 @@ impl Endpoint {
                 None => {
                     self.send_queue.pop_front();
                     self.slots[index as usize].queued = false;
+                    self.rearm(index);
                     self.collect(index);
                 }
             }
@@ -541,8 +546,12 @@ impl Endpoint {
         // Only an earlier deadline goes into the heap. A later one waits for
         // the armed entry to fire (a wake-up with nothing due is harmless and
         // re-arms), so a busy connection whose deadlines move forward on
-        // every packet adds no heap entries.
-        if let Some(t) = next.filter(|t| slot.armed.is_none_or(|a| *t < a)) {
+        // every packet adds no heap entries. A deadline already due for a
+        // connection queued to send (typically an ACK to send at once) stays
+        // out too: its `poll_transmit` runs the connection's timers, and the
+        // connection is re-armed when it leaves the queue.
+        let due_and_queued = |t: &Instant| slot.queued && self.now.is_some_and(|now| *t <= now);
+        if let Some(t) = next.filter(|t| slot.armed.is_none_or(|a| *t < a) && !due_and_queued(t)) {
             slot.armed = Some(t);
             self.timers.push(Reverse((t, index)));
         }
