@@ -291,16 +291,24 @@ impl Streams {
         let was_acked = send.is_all_acked();
         let freed = send.on_ack(offset, len, fin);
         let finished = !was_acked && send.is_all_acked();
+        let done = send.is_done();
+        let want_writable = stream.want_writable;
         sync_schedulers(stream, id, retransmit, fresh);
         self.send_buffered = self.send_buffered.saturating_sub(freed);
         if finished && self.accessible(id) {
             self.events.push_back(StreamEvent::Finished { id });
         }
         if freed > 0 {
-            self.notify_writable(id);
-            self.wake_conn_waiters();
+            if want_writable {
+                self.notify_writable(id);
+            }
+            if !self.conn_waiters.is_empty() {
+                self.wake_conn_waiters();
+            }
         }
-        self.maybe_free(id);
+        if done {
+            self.maybe_free(id);
+        }
     }
 
     /// The packet carrying the frame `record` describes was declared lost:

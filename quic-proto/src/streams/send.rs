@@ -405,16 +405,23 @@ impl SendStream {
         if self.reset.is_some() {
             return 0;
         }
+        let old = self.base;
         let start = offset.max(self.base);
         let stop = offset.saturating_add(len.into()).min(self.sent);
         if start < stop {
-            self.acked.insert(start, stop);
-            self.lost.remove(start, stop);
+            if start <= self.base && self.acked.is_empty() {
+                // The common case: acknowledgments in order.
+                self.base = self.base.max(stop);
+            } else {
+                self.acked.insert(start, stop);
+            }
+            if !self.lost.is_empty() {
+                self.lost.remove(start, stop);
+            }
         }
         if fin && matches!(self.fin, Fin::InFlight | Fin::Lost) {
             self.fin = Fin::Acked;
         }
-        let old = self.base;
         while let Some((s, e)) = self.acked.first() {
             if s > self.base {
                 break;
