@@ -14,4 +14,5 @@
 pub mod fuzz;
 pub mod perf;
 pub mod sim_suite;
+pub mod testkit;
 pub mod udp_driver;

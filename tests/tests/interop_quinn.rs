@@ -37,7 +37,6 @@ use quic_proto::{Dir, StreamId, VarInt};
 use quic_tests::udp_driver::{Control, UdpDriver, DEFAULT_DEADLINE};
 use ring::digest;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::CipherSuite;
 
 #[path = "interop_quinn/harness.rs"]
@@ -339,7 +338,7 @@ fn fifty_connections_in_sequence(resumption: bool) {
     let rt = runtime();
     let (addr, server) = spawn_quinn_server(&rt, &certs, ring_provider(), &plan, N);
     let mut driver = our_endpoint(3, None);
-    let mut tls = certs.client_tls(ring_provider());
+    let mut tls = certs.client_tls(ring_provider(), ALPN);
     if !resumption {
         tls.resumption = rustls::client::Resumption::disabled();
     }

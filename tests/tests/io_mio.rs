@@ -21,7 +21,6 @@ use quic_io_std::{Callbacks, Context, Flow, LoopControl};
 use quic_proto::config::{ClientConfig, EndpointConfig, ServerConfig};
 use quic_proto::connection::Event;
 use quic_proto::endpoint::{ConnectionHandle, Endpoint};
-use ring::digest;
 use rustls::pki_types::CertificateDer;
 
 #[path = "../../quic-io-mio/examples/mixed/server.rs"]
@@ -39,30 +38,13 @@ const QUIC: Token = Token(1);
 
 // ---- files, digests, TLS ----------------------------------------------------------
 
-/// `len` SplitMix64 bytes from `seed`.
-fn filler(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn sha256(data: &[u8]) -> Vec<u8> {
-    digest::digest(&digest::SHA256, data).as_ref().to_vec()
-}
+use quic_tests::testkit::{filler, sha256};
 
 /// A directory of files to serve, removed when dropped.
 struct Site {
     dir: PathBuf,
     /// Each file's name and SHA-256.
-    files: Vec<(String, usize, Vec<u8>)>,
+    files: Vec<(String, usize, [u8; 32])>,
 }
 
 impl Site {
@@ -388,7 +370,7 @@ fn quinn_fetch(tls: &Tls, site: &Site, server: SocketAddr) {
         .with_no_client_auth();
     crypto.alpn_protocols = vec![hq::ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(crypto).unwrap();
-    let files: Vec<(String, usize, Vec<u8>)> = site.files.clone();
+    let files: Vec<(String, usize, [u8; 32])> = site.files.clone();
     let task = {
         let _guard = rt.enter();
         let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();

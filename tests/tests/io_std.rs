@@ -40,7 +40,7 @@ fn spawn_server(
 ) -> (SocketAddr, NetworkThread<Report, String>) {
     let socket_loop = SocketLoop::bind(params).unwrap();
     let addr = socket_loop.local_addrs()[0];
-    let endpoint = endpoint(1, Some(certs.our_server()), gso);
+    let endpoint = endpoint(1, Some(our_server(certs)), gso);
     (addr, socket_loop.spawn(endpoint, App::server()).unwrap())
 }
 
@@ -54,7 +54,7 @@ fn run_client(params: &Params, plan: Plan, gso: usize) -> Report {
 fn plan(certs: &Certs, server: SocketAddr, upload: usize, download: usize) -> Plan {
     Plan {
         server,
-        config: certs.our_client(),
+        config: our_client(certs),
         upload,
         download,
         migrate_after: None,
@@ -386,7 +386,7 @@ fn the_network_thread_takes_commands_from_another_thread() {
     let remote = Remote {
         inbox,
         notes: notes_tx,
-        config: certs.our_client(),
+        config: our_client(&certs),
         handle: None,
         stream: None,
         queue: VecDeque::new(),

@@ -35,8 +35,8 @@ use quic_io_std::{Callbacks, Context, Flow, Inbox, LoopControl, Params, SocketLo
 use quic_proto::config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig};
 use quic_proto::connection::Event;
 use quic_proto::endpoint::{ConnectionHandle, Endpoint};
+use quic_tests::testkit::{provider_with, Certs};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 const ALPN: &[u8] = b"perf";
 const STREAM_WINDOW: u64 = 16 << 20;
@@ -186,53 +186,23 @@ fn now() -> Instant {
 
 /// A certificate for "localhost" and rustls configurations offering
 /// TLS_AES_128_GCM_SHA256 only, shared by both stacks.
-struct Tls {
-    cert: CertificateDer<'static>,
-    key: PrivatePkcs8KeyDer<'static>,
-}
+struct Tls(Certs);
 
 impl Tls {
     fn new() -> Self {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Self {
-            cert: cert.der().clone(),
-            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
-        }
+        Self(Certs::new())
     }
 
     fn provider() -> Arc<CryptoProvider> {
-        let mut provider = rustls::crypto::ring::default_provider();
-        provider.cipher_suites = vec![rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256];
-        Arc::new(provider)
+        provider_with(rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256)
     }
 
     fn server(&self) -> rustls::ServerConfig {
-        let mut tls = rustls::ServerConfig::builder_with_provider(Self::provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![self.cert.clone()],
-                PrivateKeyDer::Pkcs8(self.key.clone_key()),
-            )
-            .unwrap();
-        tls.alpn_protocols = vec![ALPN.to_vec()];
-        tls.max_early_data_size = 0;
-        tls
+        self.0.server_tls(Self::provider(), ALPN)
     }
 
     fn client(&self) -> rustls::ClientConfig {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.cert.clone()).unwrap();
-        let mut tls = rustls::ClientConfig::builder_with_provider(Self::provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![ALPN.to_vec()];
-        tls
+        self.0.client_tls(Self::provider(), ALPN)
     }
 }
 

@@ -22,60 +22,13 @@ pub(super) const KEEP_ALIVE: Duration = Duration::from_millis(50);
 
 // ---- certificates and TLS ------------------------------------------------
 
-/// A self-signed certificate for "localhost", made on the fly.
-pub(super) struct Certs {
-    pub(super) cert: CertificateDer<'static>,
-    pub(super) key: PrivatePkcs8KeyDer<'static>,
-}
-
-impl Certs {
-    pub(super) fn new() -> Self {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Self {
-            cert: cert.der().clone(),
-            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
-        }
-    }
-
-    pub(super) fn server_tls(&self, provider: Arc<CryptoProvider>) -> rustls::ServerConfig {
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![self.cert.clone()],
-                PrivateKeyDer::Pkcs8(self.key.clone_key()),
-            )
-            .unwrap();
-        tls.alpn_protocols = vec![ALPN.to_vec()];
-        tls
-    }
-
-    pub(super) fn client_tls(&self, provider: Arc<CryptoProvider>) -> rustls::ClientConfig {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.cert.clone()).unwrap();
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![ALPN.to_vec()];
-        tls
-    }
-}
-
-pub(super) fn ring_provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
+pub(super) use quic_tests::testkit::{ring_provider, sha256, Certs};
 
 /// A provider offering TLS_CHACHA20_POLY1305_SHA256 only.
 pub(super) fn chacha_provider() -> Arc<CryptoProvider> {
-    let mut provider = rustls::crypto::ring::default_provider();
-    provider.cipher_suites =
-        vec![rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256];
-    Arc::new(provider)
+    quic_tests::testkit::provider_with(
+        rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+    )
 }
 
 // ---- payloads ------------------------------------------------------------
@@ -116,13 +69,6 @@ pub(super) fn response(request_digest: &[u8; 32], index: u64, len: usize) -> Vec
     out.extend_from_slice(request_digest);
     fill(&mut out, index.wrapping_mul(2).wrapping_add(2), len);
     out
-}
-
-pub(super) fn sha256(data: &[u8]) -> [u8; 32] {
-    digest::digest(&digest::SHA256, data)
-        .as_ref()
-        .try_into()
-        .unwrap()
 }
 
 /// A stream being received: its digest so far, length and first bytes.
@@ -576,7 +522,7 @@ pub(super) fn our_client_config(
     certs: &Certs,
     provider: Arc<CryptoProvider>,
 ) -> ClientConfig {
-    let mut config = ClientConfig::new(Arc::new(certs.client_tls(provider))).unwrap();
+    let mut config = ClientConfig::new(Arc::new(certs.client_tls(provider, ALPN))).unwrap();
     config.transport = plan.our_transport();
     config
 }
@@ -586,7 +532,7 @@ pub(super) fn our_server_config(
     certs: &Certs,
     provider: Arc<CryptoProvider>,
 ) -> ServerConfig {
-    let mut config = ServerConfig::new(Arc::new(certs.server_tls(provider))).unwrap();
+    let mut config = ServerConfig::new(Arc::new(certs.server_tls(provider, ALPN))).unwrap();
     config.transport = plan.our_transport();
     config
 }
@@ -748,7 +694,8 @@ pub(super) fn spawn_quinn_server(
     connections: usize,
 ) -> (SocketAddr, tokio::task::JoinHandle<Vec<QuinnReport>>) {
     let crypto =
-        quinn::crypto::rustls::QuicServerConfig::try_from(certs.server_tls(provider)).unwrap();
+        quinn::crypto::rustls::QuicServerConfig::try_from(certs.server_tls(provider, ALPN))
+            .unwrap();
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(plan.quinn_transport());
     let _guard = rt.enter();
@@ -777,7 +724,8 @@ pub(super) fn spawn_quinn_client(
     server: SocketAddr,
 ) -> tokio::task::JoinHandle<QuinnReport> {
     let crypto =
-        quinn::crypto::rustls::QuicClientConfig::try_from(certs.client_tls(provider)).unwrap();
+        quinn::crypto::rustls::QuicClientConfig::try_from(certs.client_tls(provider, ALPN))
+            .unwrap();
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config.transport_config(plan.quinn_transport());
     let _guard = rt.enter();

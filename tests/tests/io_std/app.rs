@@ -20,9 +20,8 @@ use quic_proto::connection::{Connection, ConnectionError, Event};
 use quic_proto::endpoint::{ConnectionHandle, Endpoint};
 use quic_proto::streams::{StreamEvent, WriteError};
 use quic_proto::{Dir, StreamId, VarInt};
+use quic_tests::testkit::ring_provider;
 use ring::digest;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 pub const ALPN: &[u8] = b"io-std";
 pub const MIB: usize = 1024 * 1024;
@@ -33,27 +32,7 @@ pub const BATCH: usize = 10;
 
 // ---- payloads and digests ---------------------------------------------------
 
-/// `len` SplitMix64 bytes from `seed`.
-pub fn filler(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    digest::digest(&digest::SHA256, data)
-        .as_ref()
-        .try_into()
-        .unwrap()
-}
+pub use quic_tests::testkit::{filler, sha256, Certs};
 
 /// The request asking for `download` bytes after uploading `upload`.
 pub fn request(upload: usize, download: usize) -> Vec<u8> {
@@ -110,62 +89,14 @@ pub fn serve(incoming: Incoming) -> Result<Vec<u8>, String> {
 
 // ---- TLS ------------------------------------------------------------------------
 
-/// A self-signed certificate for "localhost", made on the fly.
-pub struct Certs {
-    cert: CertificateDer<'static>,
-    key: PrivatePkcs8KeyDer<'static>,
+/// Our server configuration over `certs`.
+pub fn our_server(certs: &Certs) -> ServerConfig {
+    ServerConfig::new(Arc::new(certs.server_tls(ring_provider(), ALPN))).unwrap()
 }
 
-impl Certs {
-    pub fn new() -> Self {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        Self {
-            cert: cert.der().clone(),
-            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
-        }
-    }
-
-    fn provider() -> Arc<CryptoProvider> {
-        Arc::new(rustls::crypto::ring::default_provider())
-    }
-
-    pub fn server_tls(&self) -> rustls::ServerConfig {
-        let mut tls = rustls::ServerConfig::builder_with_provider(Self::provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![self.cert.clone()],
-                PrivateKeyDer::Pkcs8(self.key.clone_key()),
-            )
-            .unwrap();
-        tls.alpn_protocols = vec![ALPN.to_vec()];
-        tls
-    }
-
-    pub fn client_tls(&self) -> rustls::ClientConfig {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.cert.clone()).unwrap();
-        let mut tls = rustls::ClientConfig::builder_with_provider(Self::provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![ALPN.to_vec()];
-        tls
-    }
-
-    pub fn our_server(&self) -> ServerConfig {
-        ServerConfig::new(Arc::new(self.server_tls())).unwrap()
-    }
-
-    pub fn our_client(&self) -> ClientConfig {
-        ClientConfig::new(Arc::new(self.client_tls())).unwrap()
-    }
+/// Our client configuration trusting `certs`.
+pub fn our_client(certs: &Certs) -> ClientConfig {
+    ClientConfig::new(Arc::new(certs.client_tls(ring_provider(), ALPN))).unwrap()
 }
 
 /// An endpoint of ours that batches `gso` datagrams per send.

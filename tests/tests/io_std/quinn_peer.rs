@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::app::{request, response, serve, sha256, Certs, Incoming, DEADLINE};
+use super::app::{request, response, serve, sha256, Certs, Incoming, ALPN, DEADLINE};
+use quic_tests::testkit::ring_provider;
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -28,7 +29,9 @@ pub fn spawn_server(
     rt: &tokio::runtime::Runtime,
     certs: &Certs,
 ) -> (SocketAddr, tokio::task::JoinHandle<quinn::ConnectionError>) {
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(certs.server_tls()).unwrap();
+    let crypto =
+        quinn::crypto::rustls::QuicServerConfig::try_from(certs.server_tls(ring_provider(), ALPN))
+            .unwrap();
     let config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let _guard = rt.enter();
     let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
@@ -60,7 +63,9 @@ pub fn spawn_client(
     upload: usize,
     download: usize,
 ) -> tokio::task::JoinHandle<()> {
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(certs.client_tls()).unwrap();
+    let crypto =
+        quinn::crypto::rustls::QuicClientConfig::try_from(certs.client_tls(ring_provider(), ALPN))
+            .unwrap();
     let _guard = rt.enter();
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
