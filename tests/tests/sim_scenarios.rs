@@ -139,13 +139,9 @@ fn goodput_on_clean_10mbit_30ms_rtt_is_at_least_90_percent() {
     let (client, server) = configs(&tls, transport);
     let r = s.run(&client, server, base_instant());
     println!("  {r}");
-    assert!(check_streams(&r), "{r}");
+    assert!(r.intact() && r.closed_cleanly(), "{r}");
     let goodput = r.goodput_bps().expect("completed");
     assert!(goodput >= 0.9 * 10e6, "goodput {:.2} Mbit/s", goodput / 1e6);
-}
-
-fn check_streams(r: &quic_proto::sim::Report) -> bool {
-    r.intact() && r.closed_cleanly()
 }
 
 /// A client and a server node joined by `path` both ways.

@@ -131,11 +131,20 @@ pub fn blackhole_schedule(
     off: Duration,
     until: Instant,
 ) -> Vec<(Instant, bool)> {
-    let mut switches = vec![(start, false)];
+    blackhole_offsets(on, off, until.saturating_duration_since(start))
+        .into_iter()
+        .map(|(at, dark)| (start + at, dark))
+        .collect()
+}
+
+/// [`blackhole_schedule`] as offsets from the start (what
+/// [`Scenario::with_blackholes`](super::Scenario::with_blackholes) uses).
+pub fn blackhole_offsets(on: Duration, off: Duration, until: Duration) -> Vec<(Duration, bool)> {
+    let mut switches = vec![(Duration::ZERO, false)];
     if on + off == Duration::ZERO {
         return switches;
     }
-    let mut t = start;
+    let mut t = Duration::ZERO;
     loop {
         let dark = t + on;
         if dark >= until {

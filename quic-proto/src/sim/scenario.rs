@@ -160,15 +160,10 @@ impl Scenario {
     /// Adds the interop runner's blackhole pattern: both directions up for
     /// `on`, dark for `off`, repeating until the time limit.
     pub fn with_blackholes(mut self, on: Duration, off: Duration) -> Self {
-        let period = on + off;
-        if period.is_zero() {
-            return self;
-        }
-        let mut t = on;
-        while t < self.time_limit {
-            self.changes.push((t, PathChange::Blackhole(true)));
-            self.changes.push((t + off, PathChange::Blackhole(false)));
-            t += period;
+        let switches = super::presets::blackhole_offsets(on, off, self.time_limit);
+        // The first entry is "up at the start", which the path already is.
+        for (at, dark) in switches.into_iter().skip(1) {
+            self.changes.push((at, PathChange::Blackhole(dark)));
         }
         self
     }
