@@ -10,9 +10,11 @@ pub(crate) struct OneRttKeys {
     pub header: KeyPair<Box<dyn HeaderKey>>,
     /// The current generation.
     pub packet: KeyPair<Box<dyn PacketKey>>,
-    /// The next generation, derived ahead so a peer's update is recognised
-    /// at once (RFC 9001 §6.3).
-    pub next: KeyPair<Box<dyn PacketKey>>,
+    /// The next generation's receive key, derived ahead so a peer's update
+    /// is recognised at once (RFC 9001 §6.3, §9.5). Its send key is derived
+    /// only when an update happens: most connections never update, and the
+    /// key holds some 600 bytes.
+    pub next_remote: Box<dyn PacketKey>,
     /// The previous receive key, kept for the peer's old-phase packets;
     /// discarded three PTOs after the first packet of the new phase arrives
     /// (RFC 9001 §6.5), the deadline being unknown until then.
@@ -33,12 +35,11 @@ pub(crate) struct OneRttKeys {
 }
 
 impl OneRttKeys {
-    pub fn new(keys: Keys, mut update: KeyUpdate) -> Self {
-        let next = update.next_packet_keys();
+    pub fn new(keys: Keys, update: KeyUpdate) -> Self {
         Self {
             header: keys.header,
             packet: keys.packet,
-            next,
+            next_remote: update.next_remote_key(),
             prev_remote: None,
             update,
             phase: false,
@@ -52,9 +53,12 @@ impl OneRttKeys {
     /// Moves to the next generation; the old receive key stays usable for
     /// the peer's old-phase packets (see [`OneRttKeys::on_received`]).
     pub fn rotate(&mut self) {
-        let next = self.update.next_packet_keys();
-        let current = core::mem::replace(&mut self.next, next);
-        let old = core::mem::replace(&mut self.packet, current);
+        // The new generation's receive key was ready; its send key is
+        // derived now (the receive key derived with it is the same as the
+        // one held, and is dropped), then the following receive key.
+        let local = self.update.next_packet_keys().local;
+        let remote = core::mem::replace(&mut self.next_remote, self.update.next_remote_key());
+        let old = core::mem::replace(&mut self.packet, KeyPair { local, remote });
         self.prev_remote = Some((old.remote, None));
         self.phase = !self.phase;
         self.first_sent_in_phase = None;

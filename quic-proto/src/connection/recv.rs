@@ -244,7 +244,7 @@ impl Connection {
             } else if let (true, Some((prev, _))) = (old, keys.prev_remote.as_ref()) {
                 (&**prev, false)
             } else {
-                (&*keys.next.remote, true)
+                (&*keys.next_remote, true)
             };
             (unprotected.decrypt(key), rotate)
         } else {

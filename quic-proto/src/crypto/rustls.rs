@@ -238,6 +238,36 @@ impl KeyUpdate {
         Self(Generations::Null)
     }
 
+    /// The receive key of the next generation, without advancing: what an
+    /// endpoint keeps ready so that a peer's key update costs no derivation
+    /// while its packet is processed (RFC 9001 §6.3, §9.5). The matching
+    /// send key is derived only when the update happens, by
+    /// [`KeyUpdate::next_packet_keys`].
+    pub fn next_remote_key(&self) -> Box<dyn PacketKey> {
+        match &self.0 {
+            // rustls derives both directions of a generation at once, from
+            // secrets it does not expose; the send half is dropped here.
+            Generations::Rustls(secrets) => Box::new(RustlsPacketKey::new(
+                secrets.clone().next_packet_keys().remote,
+            )),
+            Generations::Ring {
+                suite,
+                labels,
+                side,
+                client,
+                server,
+            } => {
+                let remote = match side {
+                    Side::Client => server,
+                    Side::Server => client,
+                };
+                Box::new(RingPacketKey::derive(*suite, labels, remote.as_bytes()))
+            }
+            #[cfg(any(test, feature = "fuzzing"))]
+            Generations::Null => super::null::null_packet_keys().remote,
+        }
+    }
+
     /// The packet keys of the next generation; advances to the one after.
     pub fn next_packet_keys(&mut self) -> KeyPair<Box<dyn PacketKey>> {
         match &mut self.0 {
@@ -465,6 +495,28 @@ mod tests {
                 .is_err());
             assert!(key.encrypt_in_place(&[0; 16], &mut first, &mut pn).is_err());
             assert_eq!((first, pn), (0xc3, [0; 5]), "untouched on error");
+        }
+    }
+
+    /// `next_remote_key` is the next generation's receive key and does not
+    /// advance: the following `next_packet_keys` yields that generation.
+    #[test]
+    fn next_remote_key_is_the_next_generations_receive_key() {
+        for suite in Suite::ALL {
+            let version = Version::V1;
+            let hs = handshake(suite, rustls_version(version).unwrap());
+            let (cs, ss) = (&hs.client_secret, &hs.server_secret);
+            let mut client = KeyUpdate::from(hs.client.next.unwrap());
+            let mut server = KeyUpdate::after(suite, version, Side::Server, cs, ss).unwrap();
+            for _ in 0..3 {
+                let (client_next, server_next) =
+                    (client.next_remote_key(), server.next_remote_key());
+                let c = client.next_packet_keys();
+                let s = server.next_packet_keys();
+                assert_pair(&*s.local, &*client_next);
+                assert_pair(&*c.local, &*server_next);
+                assert_pair(&*c.local, &*s.remote);
+            }
         }
     }
 
