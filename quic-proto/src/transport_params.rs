@@ -187,10 +187,7 @@ impl TransportParameters {
     /// (RFC 9000 §10.1: absent or 0). The effective timeout is the minimum
     /// of both sides' values; that is the connection's business.
     pub fn max_idle_timeout(&self) -> Option<Duration> {
-        match self.max_idle_timeout_ms.into_inner() {
-            0 => None,
-            ms => Some(Duration::from_millis(ms)),
-        }
+        idle_timeout(self.max_idle_timeout_ms)
     }
 
     /// The maximum acknowledgment delay (RFC 9000 §18.2).
@@ -202,11 +199,7 @@ impl TransportParameters {
     /// parameters belong to, into a duration: `ack_delay * 2^exponent`
     /// microseconds (RFC 9000 §19.3). Saturates instead of overflowing.
     pub fn decode_ack_delay(&self, ack_delay: VarInt) -> Duration {
-        let scale = 1u64
-            .checked_shl(self.ack_delay_exponent.into())
-            .unwrap_or(u64::MAX);
-        let micros = ack_delay.into_inner().saturating_mul(scale);
-        Duration::from_micros(micros)
+        decode_ack_delay(ack_delay, self.ack_delay_exponent)
     }
 
     /// Parses a peer's transport parameters, sent by `sent_by`, and checks
@@ -586,4 +579,18 @@ fn put_int<E: Encoder + ?Sized>(
         put_header(e, id, value.size());
         e.put_varint(value);
     }
+}
+
+/// A max_idle_timeout value in milliseconds as a duration; 0 is none.
+pub(crate) fn idle_timeout(ms: VarInt) -> Option<Duration> {
+    match ms.into_inner() {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    }
+}
+
+/// `ack_delay * 2^exponent` microseconds (RFC 9000 §19.3), saturating.
+pub(crate) fn decode_ack_delay(ack_delay: VarInt, exponent: u8) -> Duration {
+    let scale = 1u64.checked_shl(exponent.into()).unwrap_or(u64::MAX);
+    Duration::from_micros(ack_delay.into_inner().saturating_mul(scale))
 }

@@ -231,8 +231,6 @@ struct Space {
     next_pn: u64,
     /// Probe packets requested by a PTO (RFC 9002 §6.2.4).
     probes: u8,
-    /// Whether keys were discarded (packets for this space are dropped).
-    discarded: bool,
 }
 
 impl Space {
@@ -248,8 +246,110 @@ impl Space {
             ack,
             next_pn: 0,
             probes: 0,
-            discarded: false,
         }
+    }
+}
+
+/// The three packet-number spaces, indexed 0 (Initial), 1 (Handshake) and
+/// 2 (application data). The Initial and Handshake spaces live on the heap
+/// and are freed when their keys are discarded (RFC 9001 §4.9), so an
+/// established connection holds only the application data space.
+struct Spaces {
+    /// Initial and Handshake; `None` once discarded.
+    handshake: [Option<Box<Space>>; 2],
+    data: Space,
+}
+
+impl Spaces {
+    fn new(max_ack_delay: Duration) -> Self {
+        Self {
+            handshake: [
+                Some(Box::new(Space::new(SpaceId::Initial, max_ack_delay))),
+                Some(Box::new(Space::new(SpaceId::Handshake, max_ack_delay))),
+            ],
+            data: Space::new(SpaceId::Data, max_ack_delay),
+        }
+    }
+
+    /// Space `idx`, unless it was discarded.
+    fn get(&self, idx: usize) -> Option<&Space> {
+        match idx {
+            2 => Some(&self.data),
+            _ => self.handshake.get(idx)?.as_deref(),
+        }
+    }
+
+    /// Space `idx`, unless it was discarded.
+    fn get_mut(&mut self, idx: usize) -> Option<&mut Space> {
+        match idx {
+            2 => Some(&mut self.data),
+            _ => self.handshake.get_mut(idx)?.as_deref_mut(),
+        }
+    }
+
+    /// Whether space `idx` has keys to protect packets with.
+    fn has_keys(&self, idx: usize) -> bool {
+        self.get(idx).is_some_and(|s| s.keys.is_some())
+    }
+
+    /// Drops a handshake space; returns whether it was there.
+    fn discard(&mut self, idx: usize) -> bool {
+        self.handshake
+            .get_mut(idx)
+            .is_some_and(|s| s.take().is_some())
+    }
+
+    /// The spaces not discarded, in order.
+    fn iter(&self) -> impl Iterator<Item = &Space> {
+        let [initial, handshake] = &self.handshake;
+        initial
+            .as_deref()
+            .into_iter()
+            .chain(handshake.as_deref())
+            .chain(Some(&self.data))
+    }
+
+    /// The Initial and Handshake spaces not discarded.
+    fn handshake_mut(&mut self) -> impl Iterator<Item = &mut Space> {
+        self.handshake.iter_mut().flatten().map(|s| &mut **s)
+    }
+}
+
+/// What the connection uses of the peer's transport parameters after they
+/// arrive (RFC 9000 §18.2); the rest is applied then (stream limits, reset
+/// token, connection IDs) and not kept.
+#[derive(Clone, Copy, Debug)]
+struct PeerParams {
+    max_idle_timeout_ms: VarInt,
+    max_ack_delay_ms: u16,
+    ack_delay_exponent: u8,
+    active_connection_id_limit: VarInt,
+    max_datagram_frame_size: Option<VarInt>,
+}
+
+impl PeerParams {
+    fn new(p: &TransportParameters) -> Self {
+        Self {
+            max_idle_timeout_ms: p.max_idle_timeout_ms,
+            max_ack_delay_ms: p.max_ack_delay_ms,
+            ack_delay_exponent: p.ack_delay_exponent,
+            active_connection_id_limit: p.active_connection_id_limit,
+            max_datagram_frame_size: p.max_datagram_frame_size,
+        }
+    }
+
+    /// See [`TransportParameters::max_idle_timeout`].
+    fn max_idle_timeout(&self) -> Option<Duration> {
+        crate::transport_params::idle_timeout(self.max_idle_timeout_ms)
+    }
+
+    fn max_ack_delay(&self) -> Duration {
+        Duration::from_millis(self.max_ack_delay_ms.into())
+    }
+
+    /// See [`TransportParameters::decode_ack_delay`].
+    fn decode_ack_delay(&self, ack_delay: VarInt) -> Duration {
+        crate::transport_params::decode_ack_delay(ack_delay, self.ack_delay_exponent)
     }
 }
 
@@ -288,7 +388,7 @@ pub struct Connection {
     state: State,
     tls: Tls,
     config: Arc<TransportConfig>,
-    spaces: [Space; 3],
+    spaces: Spaces,
     one_rtt: Option<OneRttKeys>,
     loss: LossDetection<LogSpan>,
     log: FrameLog,
@@ -313,7 +413,7 @@ pub struct Connection {
     /// Whether the client has seen the server's first Initial (and taken
     /// its SCID as the DCID, RFC 9000 §7.2).
     got_server_initial: bool,
-    peer_params: Option<TransportParameters>,
+    peer_params: Option<PeerParams>,
     /// Our ack_delay_exponent transport parameter (the only one of ours
     /// needed after the handshake starts; the rest went to TLS).
     ack_delay_exponent: u8,
@@ -428,7 +528,9 @@ impl Connection {
             params.to_vec(Side::Client, None),
         )?;
         let mut conn = Self::new(Side::Client, tls, transport, params, p);
-        conn.spaces[0].keys = initial_keys(conn.version, &conn.original_dcid, Side::Client).ok();
+        if let Some(initial) = conn.spaces.get_mut(0) {
+            initial.keys = initial_keys(conn.version, &conn.original_dcid, Side::Client).ok();
+        }
         conn.drive_tls();
         Ok(conn)
     }
@@ -453,7 +555,9 @@ impl Connection {
         // RFC 9001 §5.2: keys from the DCID of the Initial being answered,
         // which after a Retry is the Retry's SCID.
         let dcid = conn.retry_scid.unwrap_or(conn.original_dcid);
-        conn.spaces[0].keys = initial_keys(conn.version, &dcid, Side::Server).ok();
+        if let Some(initial) = conn.spaces.get_mut(0) {
+            initial.keys = initial_keys(conn.version, &dcid, Side::Server).ok();
+        }
         Ok(conn)
     }
 
@@ -477,11 +581,7 @@ impl Connection {
             version: p.version,
             state: State::Handshake,
             tls,
-            spaces: [
-                Space::new(SpaceId::Initial, max_ack_delay),
-                Space::new(SpaceId::Handshake, max_ack_delay),
-                Space::new(SpaceId::Data, max_ack_delay),
-            ],
+            spaces: Spaces::new(max_ack_delay),
             one_rtt: None,
             loss: LossDetection::new(),
             log: FrameLog::default(),
@@ -613,11 +713,6 @@ impl Connection {
         self.tls.server_name()
     }
 
-    /// The peer's transport parameters, once received.
-    pub fn peer_params(&self) -> Option<&TransportParameters> {
-        self.peer_params.as_ref()
-    }
-
     /// Counters and the path's current estimates.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats;
@@ -718,13 +813,13 @@ impl Connection {
         ctx.handshake_confirmed = self.handshake_confirmed;
         ctx.peer_completed_address_validation = self.side.is_server()
             || self.handshake_confirmed
-            || self.spaces[1].discarded
+            || self.spaces.get(1).is_none()
             || self
                 .loss
                 .space(SpaceId::Handshake)
                 .largest_acked()
                 .is_some();
-        ctx.has_handshake_keys = self.spaces[1].keys.is_some();
+        ctx.has_handshake_keys = self.spaces.has_keys(1);
         ctx.at_amplification_limit = self.path.amplification_budget() < MIN_INITIAL_SIZE;
         ctx
     }
@@ -758,7 +853,7 @@ impl Connection {
                 .map(|d| self.last_activity + d),
         );
         consider(self.loss.timeout(&self.path.rtt, &self.recovery_context()));
-        for space in &self.spaces {
+        for space in self.spaces.iter() {
             if space.keys.is_some() || space.id == SpaceId::Data {
                 consider(space.ack.ack_deadline());
             }
@@ -842,9 +937,8 @@ impl Connection {
             |event| {
                 lost_packets += 1;
                 stats.bytes_lost += u64::from(event.packet.size);
-                let space = &mut spaces[event.space as usize];
                 let mut parts = recv::Parts {
-                    space,
+                    space: spaces.get_mut(event.space.index()),
                     streams,
                     handshake_done,
                     local_cids,
@@ -856,12 +950,14 @@ impl Connection {
         stats.packets_lost += lost_packets;
         match fired {
             Some(crate::recovery::Timeout::Probe { space, packets }) => {
-                self.spaces[space as usize].probes = packets;
+                if let Some(s) = self.spaces.get_mut(space.index()) {
+                    s.probes = packets;
+                }
                 // RFC 9002 §6.2.4: probes carry unacknowledged data, and the
                 // other handshake spaces with data in flight probe too (a
                 // Handshake probe cannot help a client that lost the
                 // ServerHello).
-                for s in &mut self.spaces[..2] {
+                for s in self.spaces.handshake_mut() {
                     if s.keys.is_some() && s.crypto.has_unacked() {
                         s.crypto.requeue_unacked();
                         s.probes = s.probes.max(1);
@@ -877,7 +973,9 @@ impl Connection {
                 self.challenge_pending |= self.challenge.is_some() && space == SpaceId::Data;
             }
             Some(crate::recovery::Timeout::AntiDeadlock { space }) => {
-                self.spaces[space as usize].probes = 1;
+                if let Some(s) = self.spaces.get_mut(space.index()) {
+                    s.probes = 1;
+                }
             }
             _ => {}
         }
@@ -895,11 +993,15 @@ impl Connection {
                         crate::Level::Handshake => 1,
                         _ => 2,
                     };
-                    self.spaces[space].crypto.write(&data);
+                    if let Some(space) = self.spaces.get_mut(space) {
+                        space.crypto.write(&data);
+                    }
                 }
                 tls::TlsOutput::Keys(change) => match *change {
                     rustls::quic::KeyChange::Handshake { keys } => {
-                        self.spaces[1].keys = Some(keys.into());
+                        if let Some(handshake) = self.spaces.get_mut(1) {
+                            handshake.keys = Some(keys.into());
+                        }
                     }
                     rustls::quic::KeyChange::OneRtt { keys, next } => {
                         self.one_rtt = Some(OneRttKeys::new(keys.into(), next.into()));

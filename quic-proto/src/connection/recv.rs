@@ -20,7 +20,9 @@ const MAX_PATH_RESPONSES: usize = 4;
 
 /// The components a sent packet's records go back to.
 pub(super) struct Parts<'a> {
-    pub space: &'a mut Space,
+    /// The packet's space; `None` once discarded, when its CRYPTO and ACK
+    /// frames no longer matter.
+    pub space: Option<&'a mut Space>,
     pub streams: &'a mut Streams,
     pub handshake_done: &'a mut HandshakeDoneState,
     pub local_cids: &'a mut LocalCids,
@@ -31,7 +33,11 @@ impl Parts<'_> {
     /// Gives a lost frame back to the component that wrote it.
     pub fn lost(&mut self, r: Record) {
         match r {
-            Record::Crypto(c) => self.space.crypto.on_lost(c),
+            Record::Crypto(c) => {
+                if let Some(space) = self.space.as_deref_mut() {
+                    space.crypto.on_lost(c);
+                }
+            }
             Record::Stream(s) => self.streams.on_lost(s),
             Record::HandshakeDone => self.handshake_done.pending = !self.handshake_done.acked,
             Record::Cid(c) => {
@@ -46,13 +52,21 @@ impl Parts<'_> {
     /// Tells the component that wrote a frame that the peer has it.
     fn acked(&mut self, r: Record) {
         match r {
-            Record::Ack(a) => self.space.ack.on_ack_acked(a),
+            Record::Ack(a) => {
+                if let Some(space) = self.space.as_deref_mut() {
+                    space.ack.on_ack_acked(a);
+                }
+            }
             Record::Stream(s) => self.streams.on_acked(s),
             Record::Cid(c) => {
                 self.local_cids.on_acked(c);
                 self.remote_cids.on_acked(c);
             }
-            Record::Crypto(c) => self.space.crypto.on_acked(c),
+            Record::Crypto(c) => {
+                if let Some(space) = self.space.as_deref_mut() {
+                    space.crypto.on_acked(c);
+                }
+            }
             Record::HandshakeDone => self.handshake_done.acked = true,
         }
     }
@@ -193,7 +207,7 @@ impl Connection {
         // address moves the path there.
         if remote != self.path.remote
             && non_probing
-            && self.spaces[2].ack.largest_received() == Some(pn)
+            && self.spaces.data.ack.largest_received() == Some(pn)
         {
             self.migrate(now, remote, datagram_len);
         }
@@ -217,10 +231,7 @@ impl Connection {
             Header::Initial { src_cid, .. } | Header::Handshake { src_cid, .. } => Some(src_cid),
             _ => None,
         };
-        if self.spaces[idx].discarded {
-            return None;
-        }
-        let largest = self.spaces[idx].ack.largest_received();
+        let largest = self.spaces.get(idx)?.ack.largest_received();
         let pto = self.pto_base();
         let (opened, rotated) = if idx == 2 {
             let keys = self.one_rtt.as_mut()?;
@@ -228,7 +239,7 @@ impl Connection {
                 .remove_header_protection(largest, &*keys.header.remote)
                 .ok()?;
             let pn = unprotected.pn();
-            if self.spaces[2].ack.is_duplicate(pn) {
+            if self.spaces.data.ack.is_duplicate(pn) {
                 return None;
             }
             // RFC 9001 §6.3: a flipped key phase is the peer's key update,
@@ -248,7 +259,7 @@ impl Connection {
             };
             (unprotected.decrypt(key), rotate)
         } else {
-            let keys = self.spaces[idx].keys.as_ref()?;
+            let keys = self.spaces.get(idx)?.keys.as_ref()?;
             (
                 packet.open(largest, &*keys.header.remote, &*keys.packet.remote),
                 false,
@@ -275,7 +286,7 @@ impl Connection {
                 keys.on_received(pn, now + pto * 3);
             }
         }
-        if self.spaces[idx].ack.is_duplicate(pn) {
+        if self.spaces.get(idx)?.ack.is_duplicate(pn) {
             return None;
         }
         // RFC 9000 §7.2: the client adopts the server's SCID from its first
@@ -320,9 +331,11 @@ impl Connection {
             );
             return None;
         }
-        self.spaces[idx]
-            .ack
-            .on_packet_received(pn, now, ack_eliciting, ecn);
+        // The frames may have completed the handshake and discarded this
+        // space, whose acknowledgments then no longer matter.
+        if let Some(space) = self.spaces.get_mut(idx) {
+            space.ack.on_packet_received(pn, now, ack_eliciting, ecn);
+        }
         Some((pn, non_probing))
     }
 
@@ -393,10 +406,13 @@ impl Connection {
         self.retry_scid = Some(src_cid);
         // RFC 9001 §5.2: new Initial keys from the Retry's SCID; the
         // ClientHello goes again with the token.
-        self.spaces[0].keys = initial_keys(self.version, &src_cid, Side::Client).ok();
+        let Some(initial) = self.spaces.get_mut(0) else {
+            return;
+        };
+        initial.keys = initial_keys(self.version, &src_cid, Side::Client).ok();
+        initial.crypto.resend_all();
         let Self { loss, log, .. } = self;
         loss.discard_space(now, SpaceId::Initial, |e| log.take(e.packet.record, |_| {}));
-        self.spaces[0].crypto.resend_all();
     }
 
     /// Handles one frame of an authenticated packet in space `idx`.
@@ -412,7 +428,11 @@ impl Connection {
             Frame::Ack(ack) => self.handle_ack(now, idx, &ack)?,
             Frame::Crypto(f) => {
                 let Self { spaces, tls, .. } = self;
-                spaces[idx].crypto.on_frame(&f, |data| tls.read(data))?;
+                // A packet's earlier frames may have discarded its space.
+                let Some(space) = spaces.get_mut(idx) else {
+                    return Ok(());
+                };
+                space.crypto.on_frame(&f, |data| tls.read(data))?;
                 self.drive_tls();
                 // A client takes the server's transport parameters from its
                 // EncryptedExtensions, the first Handshake message: before
@@ -514,7 +534,7 @@ impl Connection {
             _ => Duration::ZERO,
         };
         let ctx = self.recovery_context();
-        let space_id = self.spaces[idx].id;
+        let space_id = SpaceId::ALL[idx];
         let Self {
             loss,
             path,
@@ -528,7 +548,7 @@ impl Connection {
             ..
         } = self;
         let mut parts = Parts {
-            space: &mut spaces[idx],
+            space: spaces.get_mut(idx),
             streams,
             handshake_done,
             local_cids,
@@ -584,7 +604,7 @@ impl Connection {
                 {
                     self.remote_cids.set_initial_reset_token(token);
                 }
-                self.peer_params = Some(params);
+                self.peer_params = Some(super::PeerParams::new(&params));
             }
         }
         if matches!(self.state, State::Handshake) && !self.tls.is_handshaking() {
@@ -664,17 +684,12 @@ impl Connection {
 
     /// Discards a space's keys and in-flight packets (RFC 9001 §4.9).
     pub(super) fn discard_space(&mut self, now: Instant, idx: usize) {
-        if self.spaces[idx].discarded {
+        if !self.spaces.discard(idx) {
             return;
         }
-        let Self {
-            loss, log, spaces, ..
-        } = self;
-        loss.discard_space(now, spaces[idx].id, |e| log.take(e.packet.record, |_| {}));
-        let space = &mut spaces[idx];
-        space.keys = None;
-        space.discarded = true;
-        space.probes = 0;
-        space.crypto = Default::default();
+        let Self { loss, log, .. } = self;
+        loss.discard_space(now, SpaceId::ALL[idx], |e| {
+            log.take(e.packet.record, |_| {})
+        });
     }
 }

@@ -166,9 +166,9 @@ impl Connection {
     ) -> Option<Built> {
         let tag_len = match idx {
             2 => self.one_rtt.as_ref()?.packet.local.tag_len(),
-            _ => self.spaces[idx].keys.as_ref()?.packet.local.tag_len(),
+            _ => self.spaces.get(idx)?.keys.as_ref()?.packet.local.tag_len(),
         };
-        let space = &self.spaces[idx];
+        let space = self.spaces.get(idx)?;
         let ack_now = space.ack.wants_ack_now(now);
         let probe = space.probes > 0;
         let mut wants = ack_now || probe || space.crypto.has_pending();
@@ -190,8 +190,8 @@ impl Connection {
             return None;
         }
         let header = self.header(idx);
-        let space_id = self.spaces[idx].id;
-        let pn_full = self.spaces[idx].next_pn;
+        let space_id = space.id;
+        let pn_full = space.next_pn;
         let pn = PacketNumber::new(pn_full, self.loss.space(space_id).largest_acked());
         let out = buf.get_mut(start..)?;
         let layout = header.write(out, pn).ok()?;
@@ -214,7 +214,7 @@ impl Connection {
             remote_cids,
             ..
         } = self;
-        let space = &mut spaces[idx];
+        let space = spaces.get_mut(idx)?;
         let mut w = SliceWriter::new(&mut out[header_len..header_len + payload_cap]);
         log.begin();
         let mut ack_eliciting = false;
@@ -291,7 +291,6 @@ impl Connection {
                 ack_eliciting = true;
             }
         }
-        let space = &mut self.spaces[idx];
         if w.is_empty() {
             log.abandon();
             return None;
@@ -337,7 +336,7 @@ impl Connection {
             ..
         } = self;
         let mut parts = super::recv::Parts {
-            space: &mut spaces[b.idx],
+            space: spaces.get_mut(b.idx),
             streams,
             handshake_done,
             local_cids,
@@ -363,7 +362,7 @@ impl Connection {
         let size = (b.end() - b.start) as u16;
         let in_flight = b.ack_eliciting || b.padded;
         let record = SentPacket::new(now, size, b.ack_eliciting, in_flight, b.span);
-        let space_id = self.spaces[b.idx].id;
+        let space_id = SpaceId::ALL[b.idx];
         self.loss
             .on_packet_sent(space_id, b.pn.full(), record, &mut *self.path.cc);
         self.stats.packets_sent += 1;
@@ -420,7 +419,11 @@ impl Connection {
                 (&*keys.packet.local, &*keys.header.local)
             }
             _ => {
-                let keys = self.spaces[idx].keys.as_ref().ok_or(())?;
+                let keys = self
+                    .spaces
+                    .get(idx)
+                    .and_then(|s| s.keys.as_ref())
+                    .ok_or(())?;
                 (&*keys.packet.local, &*keys.header.local)
             }
         };
@@ -443,7 +446,7 @@ impl Connection {
         for idx in 0..3 {
             let has_keys = match idx {
                 2 => self.one_rtt.is_some() && (self.handshake_confirmed || self.side.is_server()),
-                _ => self.spaces[idx].keys.is_some(),
+                _ => self.spaces.has_keys(idx),
             };
             if !has_keys {
                 continue;
@@ -492,11 +495,8 @@ impl Connection {
         pad_to: usize,
     ) -> Option<usize> {
         let header = self.header(idx);
-        let space_id = self.spaces[idx].id;
-        let pn = PacketNumber::new(
-            self.spaces[idx].next_pn,
-            self.loss.space(space_id).largest_acked(),
-        );
+        let space = self.spaces.get(idx)?;
+        let pn = PacketNumber::new(space.next_pn, self.loss.space(space.id).largest_acked());
         let out = buf.get_mut(start..)?;
         let layout = header.write(out, pn).ok()?;
         let hl = layout.header_len();
@@ -519,7 +519,9 @@ impl Connection {
         let packet = &mut out[..end];
         layout.finish(packet, end).ok()?;
         self.seal_with(idx, packet, layout.pn_offset, pn).ok()?;
-        self.spaces[idx].next_pn += 1;
+        if let Some(space) = self.spaces.get_mut(idx) {
+            space.next_pn += 1;
+        }
         Some(start + end)
     }
 }
