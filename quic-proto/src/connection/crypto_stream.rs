@@ -27,9 +27,92 @@ pub(crate) struct CryptoRecord {
     pub len: u32,
 }
 
-/// One level's CRYPTO stream, both directions.
+/// One level's CRYPTO stream, both directions. Nothing is allocated until
+/// the first byte is written or received: the application data space has
+/// a CRYPTO stream that most connections never use (only a server's
+/// NewSessionTicket travels there).
+#[derive(Debug, Default)]
+pub(crate) struct CryptoStream(Option<Box<Buffers>>);
+
+impl CryptoStream {
+    fn buffers(&mut self) -> &mut Buffers {
+        self.0.get_or_insert_with(Default::default)
+    }
+
+    /// Queues handshake bytes from TLS.
+    pub fn write(&mut self, data: &[u8]) {
+        if !data.is_empty() {
+            self.buffers().write(data);
+        }
+    }
+
+    /// Whether there is anything to send.
+    pub fn has_pending(&self) -> bool {
+        self.0.as_ref().is_some_and(|b| b.has_pending())
+    }
+
+    /// Writes at most one CRYPTO frame of at most `budget` bytes.
+    pub fn write_frame<E: Encoder + ?Sized>(
+        &mut self,
+        e: &mut E,
+        budget: usize,
+    ) -> Option<CryptoRecord> {
+        self.0.as_mut()?.write_frame(e, budget)
+    }
+
+    /// A frame was lost: its bytes are sent again.
+    pub fn on_lost(&mut self, r: CryptoRecord) {
+        if let Some(b) = &mut self.0 {
+            b.on_lost(r);
+        }
+    }
+
+    /// A frame was acknowledged: its bytes need never be sent again.
+    pub fn on_acked(&mut self, r: CryptoRecord) {
+        if let Some(b) = &mut self.0 {
+            b.on_acked(r);
+        }
+    }
+
+    /// Whether any byte sent has not been acknowledged.
+    pub fn has_unacked(&self) -> bool {
+        self.0.as_ref().is_some_and(|b| b.has_unacked())
+    }
+
+    /// Queues every byte not yet acknowledged again: what a PTO probe
+    /// should carry (RFC 9002 §6.2.4: "retransmit previously sent
+    /// unacknowledged data").
+    pub fn requeue_unacked(&mut self) {
+        if let Some(b) = &mut self.0 {
+            b.requeue_unacked();
+        }
+    }
+
+    /// Requeues everything sent so far (after a Retry, RFC 9000 §17.2.5.2,
+    /// or when probing with all unacknowledged data).
+    pub fn resend_all(&mut self) {
+        if let Some(b) = &mut self.0 {
+            b.resend_all();
+        }
+    }
+
+    /// Takes a received CRYPTO frame and calls `deliver` with every byte
+    /// that is now in order.
+    ///
+    /// Data more than [`MAX_CRYPTO_BUFFER`] beyond what TLS has consumed is
+    /// CRYPTO_BUFFER_EXCEEDED (RFC 9000 §7.5).
+    pub fn on_frame(
+        &mut self,
+        frame: &CryptoFrame<'_>,
+        deliver: impl FnMut(&[u8]) -> Result<(), TransportError>,
+    ) -> Result<(), TransportError> {
+        self.buffers().on_frame(frame, deliver)
+    }
+}
+
+/// The state of a CRYPTO stream in use.
 #[derive(Debug)]
-pub(crate) struct CryptoStream {
+struct Buffers {
     /// Every byte written so far, from offset 0.
     sent: Vec<u8>,
     /// Ranges of `sent` waiting to be (re)sent, sorted and disjoint.
@@ -42,7 +125,7 @@ pub(crate) struct CryptoStream {
     out_of_order: BTreeMap<u64, Vec<u8>>,
 }
 
-impl Default for CryptoStream {
+impl Default for Buffers {
     fn default() -> Self {
         Self {
             sent: Vec::new(),
@@ -54,9 +137,8 @@ impl Default for CryptoStream {
     }
 }
 
-impl CryptoStream {
-    /// Queues handshake bytes from TLS.
-    pub fn write(&mut self, data: &[u8]) {
+impl Buffers {
+    fn write(&mut self, data: &[u8]) {
         if data.is_empty() {
             return;
         }
@@ -284,7 +366,7 @@ mod tests {
             ],
         );
         assert_eq!(out, b"abcdefghijkl");
-        assert!(s.out_of_order.is_empty());
+        assert!(s.0.as_ref().unwrap().out_of_order.is_empty());
     }
 
     #[test]
@@ -321,7 +403,7 @@ mod tests {
     fn a_probe_requeues_exactly_the_unacknowledged_bytes() {
         let mut s = CryptoStream::default();
         s.write(&[1; 100]);
-        s.pending.clear();
+        s.buffers().pending.clear();
         s.on_acked(CryptoRecord {
             offset: 10,
             len: 20,
@@ -332,7 +414,7 @@ mod tests {
         });
         assert!(s.has_unacked());
         s.requeue_unacked();
-        assert_eq!(s.pending, vec![0..10, 30..50, 60..100]);
+        assert_eq!(s.buffers().pending, vec![0..10, 30..50, 60..100]);
         s.on_acked(CryptoRecord {
             offset: 0,
             len: 100,
@@ -344,10 +426,10 @@ mod tests {
     fn pending_ranges_merge() {
         let mut s = CryptoStream::default();
         s.write(&[0; 100]);
-        s.pending.clear();
-        s.add_pending(10..20);
-        s.add_pending(30..40);
-        s.add_pending(20..30);
-        assert_eq!(s.pending, vec![10..40]);
+        s.buffers().pending.clear();
+        s.buffers().add_pending(10..20);
+        s.buffers().add_pending(30..40);
+        s.buffers().add_pending(20..30);
+        assert_eq!(s.buffers().pending, vec![10..40]);
     }
 }

@@ -224,8 +224,9 @@ pub(crate) struct HandshakeDoneState {
 /// One packet-number space.
 struct Space {
     id: SpaceId,
-    /// Initial and Handshake keys; 1-RTT keys live in `Connection::one_rtt`.
-    keys: Option<Keys>,
+    /// Initial and Handshake keys; 1-RTT keys live in `Connection::one_rtt`
+    /// (boxed, so the application space does not carry an empty slot).
+    keys: Option<Box<Keys>>,
     crypto: CryptoStream,
     ack: AckTracker,
     next_pn: u64,
@@ -529,7 +530,9 @@ impl Connection {
         )?;
         let mut conn = Self::new(Side::Client, tls, transport, params, p);
         if let Some(initial) = conn.spaces.get_mut(0) {
-            initial.keys = initial_keys(conn.version, &conn.original_dcid, Side::Client).ok();
+            initial.keys = initial_keys(conn.version, &conn.original_dcid, Side::Client)
+                .ok()
+                .map(Box::new);
         }
         conn.drive_tls();
         Ok(conn)
@@ -556,7 +559,9 @@ impl Connection {
         // which after a Retry is the Retry's SCID.
         let dcid = conn.retry_scid.unwrap_or(conn.original_dcid);
         if let Some(initial) = conn.spaces.get_mut(0) {
-            initial.keys = initial_keys(conn.version, &dcid, Side::Server).ok();
+            initial.keys = initial_keys(conn.version, &dcid, Side::Server)
+                .ok()
+                .map(Box::new);
         }
         Ok(conn)
     }
@@ -1000,7 +1005,7 @@ impl Connection {
                 tls::TlsOutput::Keys(change) => match *change {
                     rustls::quic::KeyChange::Handshake { keys } => {
                         if let Some(handshake) = self.spaces.get_mut(1) {
-                            handshake.keys = Some(keys.into());
+                            handshake.keys = Some(Box::new(keys.into()));
                         }
                     }
                     rustls::quic::KeyChange::OneRtt { keys, next } => {

@@ -409,7 +409,9 @@ impl Connection {
         let Some(initial) = self.spaces.get_mut(0) else {
             return;
         };
-        initial.keys = initial_keys(self.version, &src_cid, Side::Client).ok();
+        initial.keys = initial_keys(self.version, &src_cid, Side::Client)
+            .ok()
+            .map(Box::new);
         initial.crypto.resend_all();
         let Self { loss, log, .. } = self;
         loss.discard_space(now, SpaceId::Initial, |e| log.take(e.packet.record, |_| {}));
