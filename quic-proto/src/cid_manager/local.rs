@@ -132,7 +132,13 @@ impl LocalCids {
     /// Drain these after every call that takes a [`CidSource`] or a frame;
     /// the queue holds only the changes since the last drain.
     pub fn poll_event(&mut self) -> Option<CidEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // Changes are rare (at the handshake and when the peer retires
+            // an ID): an idle connection keeps no buffer for them.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// Issues the ID for the server's preferred_address transport parameter,

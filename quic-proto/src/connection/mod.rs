@@ -132,6 +132,41 @@ pub enum Event {
     Drained,
 }
 
+/// The connection's own events not yet polled. Each but DatagramReceived
+/// happens at most once, so flags and a count hold them without a queue
+/// (an idle connection then keeps no event buffer); they are polled in the
+/// order they happen: Connected, HandshakeConfirmed, DatagramReceived (one
+/// per datagram, which only an established connection receives), Closed,
+/// Drained.
+#[derive(Clone, Copy, Debug, Default)]
+struct PendingEvents {
+    connected: bool,
+    confirmed: bool,
+    datagrams: u32,
+    /// Closed, with the connection's error.
+    closed: bool,
+    drained: bool,
+}
+
+impl PendingEvents {
+    fn pop(&mut self, error: &Option<ConnectionError>) -> Option<Event> {
+        if core::mem::take(&mut self.connected) {
+            Some(Event::Connected)
+        } else if core::mem::take(&mut self.confirmed) {
+            Some(Event::HandshakeConfirmed)
+        } else if self.datagrams > 0 {
+            self.datagrams -= 1;
+            Some(Event::DatagramReceived)
+        } else if core::mem::take(&mut self.closed) {
+            error.clone().map(Event::Closed)
+        } else if core::mem::take(&mut self.drained) {
+            Some(Event::Drained)
+        } else {
+            None
+        }
+    }
+}
+
 /// Counters for monitoring and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -431,7 +466,7 @@ pub struct Connection {
     close: Option<CloseFrame>,
     close_pending: bool,
     error: Option<ConnectionError>,
-    events: VecDeque<Event>,
+    events: PendingEvents,
     path_responses: VecDeque<[u8; 8]>,
     datagrams_in: VecDeque<Bytes>,
     datagrams_out: VecDeque<Bytes>,
@@ -628,7 +663,7 @@ impl Connection {
             close: None,
             close_pending: false,
             error: None,
-            events: VecDeque::new(),
+            events: PendingEvents::default(),
             path_responses: VecDeque::new(),
             datagrams_in: VecDeque::new(),
             datagrams_out: VecDeque::new(),
@@ -730,7 +765,7 @@ impl Connection {
 
     /// The next application event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        if let Some(e) = self.events.pop_front() {
+        if let Some(e) = self.events.pop(&self.error) {
             return Some(e);
         }
         self.streams.poll_event().map(Event::Stream)
@@ -782,8 +817,8 @@ impl Connection {
 
     fn report_closed(&mut self, error: ConnectionError) {
         if self.error.is_none() {
-            self.error = Some(error.clone());
-            self.events.push_back(Event::Closed(error));
+            self.error = Some(error);
+            self.events.closed = true;
         }
     }
 
@@ -882,7 +917,7 @@ impl Connection {
                     matches!(self.state, State::Closing { .. }) && self.close_pending;
                 if now >= until && !unsent_close {
                     self.state = State::Drained;
-                    self.events.push_back(Event::Drained);
+                    self.events.drained = true;
                 }
                 return;
             }
@@ -894,7 +929,7 @@ impl Connection {
                 // RFC 9000 §10.1: silently close and discard state.
                 self.report_closed(ConnectionError::TimedOut);
                 self.state = State::Drained;
-                self.events.push_back(Event::Drained);
+                self.events.drained = true;
                 return;
             }
         }
@@ -1014,5 +1049,35 @@ impl Connection {
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod pending_events_tests {
+    use super::*;
+
+    #[test]
+    fn pending_events_come_out_once_each_in_order() {
+        let mut p = PendingEvents {
+            drained: true,
+            closed: true,
+            datagrams: 2,
+            confirmed: true,
+            connected: true,
+        };
+        let error = Some(ConnectionError::TimedOut);
+        let events: Vec<Event> = core::iter::from_fn(|| p.pop(&error)).collect();
+        assert_eq!(
+            events,
+            [
+                Event::Connected,
+                Event::HandshakeConfirmed,
+                Event::DatagramReceived,
+                Event::DatagramReceived,
+                Event::Closed(ConnectionError::TimedOut),
+                Event::Drained,
+            ]
+        );
+        assert_eq!(p.pop(&error), None);
     }
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::log::Record;
-use super::{Connection, ConnectionError, Event, HandshakeDoneState, Space, State};
+use super::{Connection, ConnectionError, HandshakeDoneState, Space, State};
 use crate::ack::EcnCodepoint;
 use crate::cid_manager::{LocalCids, RemoteCids};
 use crate::crypto::{initial_keys, verify_retry_integrity};
@@ -155,7 +155,7 @@ impl Connection {
                 {
                     self.report_closed(ConnectionError::VersionMismatch);
                     self.state = State::Drained;
-                    self.events.push_back(Event::Drained);
+                    self.events.drained = true;
                 }
                 return false;
             }
@@ -513,7 +513,7 @@ impl Connection {
                 }
                 self.datagrams_in
                     .push_back(bytes::Bytes::copy_from_slice(d.data));
-                self.events.push_back(Event::DatagramReceived);
+                self.events.datagrams = self.events.datagrams.saturating_add(1);
             }
             other => {
                 if !self.streams.on_frame(&other)? {
@@ -625,7 +625,7 @@ impl Connection {
                 ));
             }
             self.state = State::Established;
-            self.events.push_back(Event::Connected);
+            self.events.connected = true;
             // RFC 9000 §5.1.1: offer spare IDs up to the peer's limit.
             if let Some(limit) = self
                 .peer_params
@@ -681,7 +681,7 @@ impl Connection {
         self.handshake_confirmed = true;
         // RFC 9001 §4.9.2: discard Handshake keys once confirmed.
         self.discard_space(now, 1);
-        self.events.push_back(Event::HandshakeConfirmed);
+        self.events.confirmed = true;
     }
 
     /// Discards a space's keys and in-flight packets (RFC 9001 §4.9).
