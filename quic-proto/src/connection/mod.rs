@@ -149,7 +149,7 @@ struct PendingEvents {
 }
 
 impl PendingEvents {
-    fn pop(&mut self, error: &Option<ConnectionError>) -> Option<Event> {
+    fn pop(&mut self, error: Option<&ConnectionError>) -> Option<Event> {
         if core::mem::take(&mut self.connected) {
             Some(Event::Connected)
         } else if core::mem::take(&mut self.confirmed) {
@@ -158,13 +158,28 @@ impl PendingEvents {
             self.datagrams -= 1;
             Some(Event::DatagramReceived)
         } else if core::mem::take(&mut self.closed) {
-            error.clone().map(Event::Closed)
+            error.cloned().map(Event::Closed)
         } else if core::mem::take(&mut self.drained) {
             Some(Event::Drained)
         } else {
             None
         }
     }
+}
+
+/// The counters a connection keeps; [`Connection::stats`] adds the figures
+/// read from other components (see [`Stats`] for each).
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
+    datagrams_sent: u64,
+    datagrams_received: u64,
+    packets_sent: u64,
+    packets_received: u64,
+    packets_lost: u64,
+    bytes_lost: u64,
+    bytes_sent: u64,
+    bytes_received: u64,
+    key_updates: u64,
 }
 
 /// Counters for monitoring and tests.
@@ -463,9 +478,11 @@ pub struct Connection {
     sent_ack_eliciting_since_receive: bool,
     /// When we last sent an ack-eliciting packet.
     last_ack_eliciting_sent: Instant,
-    close: Option<CloseFrame>,
+    /// Our CONNECTION_CLOSE, once closing (boxed: most of a connection's
+    /// life it is absent).
+    close: Option<Box<CloseFrame>>,
     close_pending: bool,
-    error: Option<ConnectionError>,
+    error: Option<Box<ConnectionError>>,
     events: PendingEvents,
     path_responses: VecDeque<[u8; 8]>,
     datagrams_in: VecDeque<Bytes>,
@@ -478,7 +495,7 @@ pub struct Connection {
     challenge_pending: bool,
     /// 1-RTT packets that failed authentication (RFC 9001 §6.6).
     auth_failures: u64,
-    stats: Stats,
+    stats: Counters,
 }
 
 impl core::fmt::Debug for Connection {
@@ -672,7 +689,7 @@ impl Connection {
             auth_failures: 0,
             challenge: None,
             challenge_pending: false,
-            stats: Stats::default(),
+            stats: Counters::default(),
             config,
         }
     }
@@ -730,7 +747,7 @@ impl Connection {
 
     /// Why the connection ended, once it has.
     pub fn error(&self) -> Option<&ConnectionError> {
-        self.error.as_ref()
+        self.error.as_deref()
     }
 
     /// The negotiated ALPN protocol, once the handshake has got that far.
@@ -755,17 +772,27 @@ impl Connection {
 
     /// Counters and the path's current estimates.
     pub fn stats(&self) -> Stats {
-        let mut s = self.stats;
-        s.rtt = self.path.rtt.smoothed();
-        s.cwnd = self.path.cc.window();
-        s.bytes_in_flight = self.loss.bytes_in_flight();
-        s.stream_bytes_retransmitted = self.streams.retransmitted_bytes();
-        s
+        let c = self.stats;
+        Stats {
+            datagrams_sent: c.datagrams_sent,
+            datagrams_received: c.datagrams_received,
+            packets_sent: c.packets_sent,
+            packets_received: c.packets_received,
+            packets_lost: c.packets_lost,
+            bytes_lost: c.bytes_lost,
+            bytes_sent: c.bytes_sent,
+            bytes_received: c.bytes_received,
+            key_updates: c.key_updates,
+            stream_bytes_retransmitted: self.streams.retransmitted_bytes(),
+            rtt: self.path.rtt.smoothed(),
+            cwnd: self.path.cc.window(),
+            bytes_in_flight: self.loss.bytes_in_flight(),
+        }
     }
 
     /// The next application event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        if let Some(e) = self.events.pop(&self.error) {
+        if let Some(e) = self.events.pop(self.error.as_deref()) {
             return Some(e);
         }
         self.streams.poll_event().map(Event::Stream)
@@ -804,7 +831,7 @@ impl Connection {
     fn start_closing(&mut self, now: Instant, frame: CloseFrame, error: ConnectionError) {
         let until = now + self.pto_base() * 3;
         self.state = State::Closing { until };
-        self.close = Some(frame);
+        self.close = Some(Box::new(frame));
         self.close_pending = true;
         self.report_closed(error);
     }
@@ -817,7 +844,7 @@ impl Connection {
 
     fn report_closed(&mut self, error: ConnectionError) {
         if self.error.is_none() {
-            self.error = Some(error);
+            self.error = Some(Box::new(error));
             self.events.closed = true;
         }
     }
@@ -1065,8 +1092,8 @@ mod pending_events_tests {
             confirmed: true,
             connected: true,
         };
-        let error = Some(ConnectionError::TimedOut);
-        let events: Vec<Event> = core::iter::from_fn(|| p.pop(&error)).collect();
+        let error = Some(&ConnectionError::TimedOut);
+        let events: Vec<Event> = core::iter::from_fn(|| p.pop(error)).collect();
         assert_eq!(
             events,
             [
@@ -1078,6 +1105,6 @@ mod pending_events_tests {
                 Event::Drained,
             ]
         );
-        assert_eq!(p.pop(&error), None);
+        assert_eq!(p.pop(error), None);
     }
 }
