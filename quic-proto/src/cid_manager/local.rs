@@ -127,6 +127,12 @@ impl LocalCids {
         self.retire_prior_to
     }
 
+    /// The IDs issued and not retired, in sequence order: with the events
+    /// drained, exactly the ones routed to this connection.
+    pub fn issued_ids(&self) -> impl Iterator<Item = &ConnectionId> {
+        self.issued.iter().map(|i| &i.cid)
+    }
+
     /// The next routing change for the endpoint, oldest first.
     ///
     /// Drain these after every call that takes a [`CidSource`] or a frame;

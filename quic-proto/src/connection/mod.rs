@@ -715,6 +715,12 @@ impl Connection {
         self.local_cids.poll_event()
     }
 
+    /// Our connection IDs routed to this connection (once the CID events
+    /// are drained): issued and not retired.
+    pub(crate) fn routed_cids(&self) -> impl Iterator<Item = &ConnectionId> {
+        self.local_cids.issued_ids()
+    }
+
     /// Records the local address the latest datagram arrived on.
     pub(crate) fn set_local_ip(&mut self, ip: Option<std::net::IpAddr>) {
         if ip.is_some() {

@@ -145,8 +145,6 @@ struct Slot {
     armed: Option<Instant>,
     /// Whether the connection is in the send queue.
     queued: bool,
-    /// The routing keys to remove when the connection goes.
-    cids: Vec<ConnectionId>,
     initial_dcid: Option<ConnectionId>,
     /// The reset token registered in `by_reset_token`.
     reset_token: Option<StatelessResetToken>,
@@ -259,6 +257,15 @@ impl Endpoint {
             accept_filter: None,
             connection_count: 0,
         }
+    }
+
+    /// Entries in the routing tables; with no connection left, all are gone.
+    #[cfg(test)]
+    pub(crate) fn route_count(&self) -> usize {
+        self.by_cid.len()
+            + self.by_initial_dcid.len()
+            + self.by_remote.len()
+            + self.by_reset_token.len()
     }
 
     /// How many connections the endpoint holds.
@@ -564,7 +571,6 @@ impl Endpoint {
             conn: Some(Box::new(conn)),
             armed: None,
             queued: false,
-            cids: Vec::new(),
             initial_dcid,
             reset_token: None,
         });
@@ -618,11 +624,9 @@ impl Endpoint {
             match ev {
                 CidEvent::Issued(cid) if !cid.is_empty() => {
                     self.by_cid.insert(cid, index);
-                    slot.cids.push(cid);
                 }
                 CidEvent::Retired(cid) => {
                     self.by_cid.remove(&cid);
-                    slot.cids.retain(|c| *c != cid);
                 }
                 _ => {}
             }
@@ -649,9 +653,22 @@ impl Endpoint {
 
     fn remove(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
-        let Some(conn) = slot.conn.take() else { return };
-        for cid in slot.cids.drain(..) {
-            self.by_cid.remove(&cid);
+        let Some(mut conn) = slot.conn.take() else {
+            return;
+        };
+        // Routes come from the CID events: apply any not yet drained, then
+        // the IDs still issued are exactly the ones routed here.
+        while let Some(ev) = conn.poll_cid_event() {
+            if let CidEvent::Retired(cid) = ev {
+                if self.by_cid.get(&cid) == Some(&index) {
+                    self.by_cid.remove(&cid);
+                }
+            }
+        }
+        for cid in conn.routed_cids() {
+            if self.by_cid.get(cid) == Some(&index) {
+                self.by_cid.remove(cid);
+            }
         }
         if let Some(d) = slot.initial_dcid.take() {
             self.by_initial_dcid.remove(&d);

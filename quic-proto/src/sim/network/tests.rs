@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::{ClientConfig, EndpointConfig, ServerConfig};
-use crate::{Dir, StreamId};
+use crate::{Dir, StreamId, VarInt};
 
 const ALPN: &[u8] = b"sim";
 const SIZE: usize = 200_000;
@@ -252,6 +252,31 @@ fn transfer_survives_nat_rebinding_of_the_client() {
         .unwrap()
         .remote_address();
     assert_eq!(remote, new_addr, "the server did not follow the rebinding");
+}
+
+/// Once both sides have closed and drained, neither endpoint keeps a route
+/// (connection IDs, initial DCID, address, reset token) to the old
+/// connection.
+#[test]
+fn drained_connections_leave_no_routes() {
+    let mut s = Scenario::new(5, &tls());
+    assert!(s.run(Duration::from_secs(30)), "transfer stalled");
+    s.assert_intact();
+    let (client, server, conn) = (s.client, s.server, s.conn);
+    assert!(s.net.endpoint(server).route_count() > 0);
+    let now = s.net.now();
+    s.net
+        .endpoint(client)
+        .connection(conn)
+        .unwrap()
+        .close(now, VarInt::from_u32(0), b"done");
+    let deadline = now + Duration::from_secs(30);
+    let drained = s.net.run_until(deadline, |net| {
+        net.endpoint(client).connection_count() == 0 && net.endpoint(server).connection_count() == 0
+    });
+    assert!(drained, "connections not drained");
+    assert_eq!(s.net.endpoint(server).route_count(), 0);
+    assert_eq!(s.net.endpoint(client).route_count(), 0);
 }
 
 #[test]
