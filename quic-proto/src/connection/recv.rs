@@ -110,16 +110,13 @@ impl Connection {
         let reset = potential_stateless_reset(data);
         let datagram_len = data.len();
         let mut authenticated = false;
-        let mut first_dcid: Option<ConnectionId> = None;
+        // RFC 9000 §12.2: the iterator ends at a coalesced packet with
+        // another DCID than the first.
         for packet in CoalescedPackets::new(data, self.local_cid.len(), false) {
             let Ok(packet) = packet else { break };
-            // RFC 9000 §12.2: coalesced packets with another DCID are dropped.
             let Ok(dcid) = ConnectionId::new(packet.dst_cid()) else {
                 continue;
             };
-            if *first_dcid.get_or_insert(dcid) != dcid {
-                continue;
-            }
             self.packet_dcid = dcid;
             authenticated |= self.handle_packet(now, remote, ecn, packet, datagram_len);
             if self.is_closed() {
