@@ -197,6 +197,10 @@ impl Streams {
             } else {
                 return;
             };
+            if *left == 0 {
+                // The last frame filled the packet: not even a bare FIN fits.
+                return;
+            }
             let conn_credit = self.conn_send.available();
             let Self {
                 map,

@@ -678,15 +678,20 @@ pub(super) fn sync_schedulers(
         .send
         .as_ref()
         .map_or((false, false), |s| (s.has_retransmit(), s.has_fresh()));
-    for (has, queued, sched) in [
-        (has_rtx, &mut stream.in_retransmit, retransmit),
-        (has_fresh, &mut stream.in_fresh, fresh),
-    ] {
-        if has && !*queued {
-            sched.insert(id, stream.prio);
-        } else if !has && *queued {
-            sched.remove(id, stream.prio);
+    if has_rtx != stream.in_retransmit {
+        if has_rtx {
+            retransmit.insert(id, stream.prio);
+        } else {
+            retransmit.remove(id, stream.prio);
         }
-        *queued = has;
+        stream.in_retransmit = has_rtx;
+    }
+    if has_fresh != stream.in_fresh {
+        if has_fresh {
+            fresh.insert(id, stream.prio);
+        } else {
+            fresh.remove(id, stream.prio);
+        }
+        stream.in_fresh = has_fresh;
     }
 }
