@@ -307,7 +307,11 @@ impl Streams {
         let finished = !was_acked && send.is_all_acked();
         let done = send.is_done();
         let want_writable = stream.want_writable;
-        sync_schedulers(stream, id, retransmit, fresh);
+        // An acknowledgment only takes work away (lost ranges, a lost FIN),
+        // never new data, so only a queued retransmission can change.
+        if stream.in_retransmit {
+            sync_schedulers(stream, id, retransmit, fresh);
+        }
         self.send_buffered = self.send_buffered.saturating_sub(freed);
         if finished && self.accessible(id) {
             self.events.push_back(StreamEvent::Finished { id });
