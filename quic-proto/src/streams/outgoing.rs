@@ -69,7 +69,9 @@ impl Streams {
         }
         self.stream_frames(&mut left, e, records);
         // Writing STREAM frames may have found us blocked (DATA_BLOCKED).
-        if self.control_due() {
+        // It changes no other control state, and whatever else is due was
+        // tried above with more room, so nothing else is checked here.
+        if self.conn_send.blocked_pending() {
             self.control_frames(now, rtt, &mut left, e, records);
         }
         budget - left
