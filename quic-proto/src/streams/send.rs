@@ -87,7 +87,8 @@ pub(crate) struct Written {
 /// The sending part of a stream.
 #[derive(Debug)]
 pub(crate) struct SendStream {
-    /// Unacknowledged data before the tail, each chunk with its offset.
+    /// Data before the tail, each chunk with its offset, from the chunk
+    /// holding `base` on (the first may start below `base`).
     chunks: VecDeque<(u64, Bytes)>,
     /// The index in `chunks` where the last frame's data ended: where the
     /// next frame of new data most likely starts. Only a hint, checked
@@ -458,18 +459,15 @@ impl SendStream {
     }
 
     fn free_below_base(&mut self) {
-        while let Some((o, b)) = self.chunks.front_mut() {
-            let chunk_end = *o + b.len() as u64;
-            if chunk_end <= self.base {
-                self.chunks.pop_front();
-                self.copy_hint = self.copy_hint.saturating_sub(1);
-                continue;
+        // A chunk goes once all of it is acknowledged. One partly
+        // acknowledged stays whole: trimming it would free nothing (its
+        // bytes are one allocation) and frames only read above `base`.
+        while let Some((o, b)) = self.chunks.front() {
+            if *o + b.len() as u64 > self.base {
+                return;
             }
-            if *o < self.base {
-                b.advance((self.base - *o) as usize);
-                *o = self.base;
-            }
-            return;
+            self.chunks.pop_front();
+            self.copy_hint = self.copy_hint.saturating_sub(1);
         }
         let tail_start = self.end - self.tail.len() as u64;
         if tail_start < self.base {
