@@ -73,15 +73,29 @@ impl FrameLog {
 
     /// Takes a packet's entries out of the log, calling `f` on each.
     pub fn take(&mut self, span: LogSpan, mut f: impl FnMut(Record)) {
-        for i in span.start..span.start + u64::from(span.len) {
-            let Some(slot) = i
-                .checked_sub(self.base)
-                .and_then(|at| self.entries.get_mut(at as usize))
-            else {
-                continue;
-            };
-            if let Some(r) = slot.take() {
-                f(r);
+        if span.start == self.base {
+            // The oldest packet in the log (the usual case): pop its
+            // entries instead of leaving holes to sweep.
+            for _ in 0..span.len {
+                let Some(slot) = self.entries.pop_front() else {
+                    break;
+                };
+                self.base += 1;
+                if let Some(r) = slot {
+                    f(r);
+                }
+            }
+        } else {
+            for i in span.start..span.start + u64::from(span.len) {
+                let Some(slot) = i
+                    .checked_sub(self.base)
+                    .and_then(|at| self.entries.get_mut(at as usize))
+                else {
+                    continue;
+                };
+                if let Some(r) = slot.take() {
+                    f(r);
+                }
             }
         }
         while let Some(None) = self.entries.front() {

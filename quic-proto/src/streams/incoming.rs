@@ -113,7 +113,13 @@ impl Streams {
         {
             return Ok(());
         }
-        let Some(recv) = self.map.get_mut(&f.id).and_then(|s| s.recv.as_mut()) else {
+        // One lookup for the data, the Readable event and the done check
+        // (what `notify_readable` and `maybe_free` would each look up).
+        let accessible = self.accessible(f.id);
+        let Some(stream) = self.map.get_mut(&f.id) else {
+            return Ok(());
+        };
+        let Some(recv) = stream.recv.as_mut() else {
             return Ok(());
         };
         recv.on_data(
@@ -124,8 +130,13 @@ impl Streams {
             self.config.max_recv_fragments,
         )
         .map_err(|e| e.with_frame(ty))?;
-        self.notify_readable(f.id);
-        self.maybe_free(f.id);
+        if accessible && recv.is_readable() && !stream.readable_notified {
+            stream.readable_notified = true;
+            self.events.push_back(StreamEvent::Readable { id: f.id });
+        }
+        if stream.is_done() {
+            self.maybe_free(f.id);
+        }
         Ok(())
     }
 

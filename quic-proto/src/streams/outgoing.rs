@@ -34,11 +34,7 @@ impl Streams {
     /// DATA_BLOCKED to report). The connection uses this to decide whether
     /// to build a packet.
     pub fn wants_to_send(&self) -> bool {
-        !self.control.is_empty()
-            || self.conn_recv.wants_update()
-            || self.remote.iter().any(|r| r.max_pending)
-            || self.conn_send.blocked_pending()
-            || self.local.iter().any(|l| l.limit.blocked_pending())
+        self.control_due()
             || !self.retransmit.is_empty()
             || (!self.fresh.is_empty()
                 && (self.conn_send.available() > 0 || self.conn_send.blocked_unreported()))
@@ -68,11 +64,27 @@ impl Streams {
         R: Extend<StreamRecord>,
     {
         let mut left = budget;
-        self.control_frames(now, rtt, &mut left, e, records);
+        if self.control_due() {
+            self.control_frames(now, rtt, &mut left, e, records);
+        }
         self.stream_frames(&mut left, e, records);
         // Writing STREAM frames may have found us blocked (DATA_BLOCKED).
-        self.control_frames(now, rtt, &mut left, e, records);
+        // It changes no other control state, and whatever else is due was
+        // tried above with more room, so nothing else is checked here.
+        if self.conn_send.blocked_pending() {
+            self.control_frames(now, rtt, &mut left, e, records);
+        }
         budget - left
+    }
+
+    /// Whether [`Streams::control_frames`] has a frame to write: exactly
+    /// the conditions it checks, so skipping it when false changes nothing.
+    fn control_due(&self) -> bool {
+        !self.control.is_empty()
+            || self.conn_recv.wants_update()
+            || self.remote.iter().any(|r| r.max_pending)
+            || self.conn_send.blocked_pending()
+            || self.local.iter().any(|l| l.limit.blocked_pending())
     }
 
     /// Writes only the control frames of [`Streams::write_frames`].
@@ -197,6 +209,10 @@ impl Streams {
             } else {
                 return;
             };
+            if *left == 0 {
+                // The last frame filled the packet: not even a bare FIN fits.
+                return;
+            }
             let conn_credit = self.conn_send.available();
             let Self {
                 map,
@@ -293,7 +309,11 @@ impl Streams {
         let finished = !was_acked && send.is_all_acked();
         let done = send.is_done();
         let want_writable = stream.want_writable;
-        sync_schedulers(stream, id, retransmit, fresh);
+        // An acknowledgment only takes work away (lost ranges, a lost FIN),
+        // never new data, so only a queued retransmission can change.
+        if stream.in_retransmit {
+            sync_schedulers(stream, id, retransmit, fresh);
+        }
         self.send_buffered = self.send_buffered.saturating_sub(freed);
         if finished && self.accessible(id) {
             self.events.push_back(StreamEvent::Finished { id });

@@ -160,10 +160,12 @@ impl RecvStream {
         }
         let overlap = (self.buf.len() - rel).min(src.len());
         let (old, new) = src.split_at(overlap);
-        self.buf
-            .get_mut(rel..rel + overlap)
-            .ok_or_else(internal)?
-            .copy_from_slice(old);
+        if overlap > 0 {
+            self.buf
+                .get_mut(rel..rel + overlap)
+                .ok_or_else(internal)?
+                .copy_from_slice(old);
+        }
         if self.buf.capacity() - self.buf.len() < new.len() {
             let bulk = self.read_offset >= GROW_STEP as u64;
             self.buf

@@ -38,7 +38,30 @@ impl Level {
 /// stream data pays one pointer for them.
 #[derive(Debug, Default)]
 pub(crate) struct Scheduler {
-    levels: Option<Box<[Level; 8]>>,
+    levels: Option<Box<Levels>>,
+}
+
+#[derive(Debug, Default)]
+struct Levels {
+    by_urgency: [Level; 8],
+    /// Bit `u` set: level `u` is not empty.
+    occupied: u8,
+}
+
+impl Levels {
+    fn level_mut(&mut self, p: Priority) -> &mut Level {
+        &mut self.by_urgency[level(p)]
+    }
+
+    /// Updates level `p`'s bit in `occupied`.
+    fn update_occupied(&mut self, p: Priority) {
+        let u = level(p);
+        if self.by_urgency[u].is_empty() {
+            self.occupied &= !(1 << u);
+        } else {
+            self.occupied |= 1 << u;
+        }
+    }
 }
 
 fn level(p: Priority) -> usize {
@@ -49,12 +72,13 @@ impl Scheduler {
     /// Adds a stream that is not yet in the scheduler.
     pub(crate) fn insert(&mut self, id: StreamId, p: Priority) {
         let levels = self.levels.get_or_insert_with(Default::default);
-        let l = &mut levels[level(p)];
+        let l = levels.level_mut(p);
         if p.incremental {
             l.incremental.push_back(id);
         } else {
             l.sequential.insert(id);
         }
+        levels.update_occupied(p);
     }
 
     /// Removes a stream that is in the scheduler with priority `p`. O(log n)
@@ -65,7 +89,7 @@ impl Scheduler {
         let Some(levels) = self.levels.as_mut() else {
             return;
         };
-        let l = &mut levels[level(p)];
+        let l = levels.level_mut(p);
         if p.incremental {
             if let Some(i) = l.incremental.iter().position(|&x| x == id) {
                 l.incremental.remove(i);
@@ -73,20 +97,33 @@ impl Scheduler {
         } else {
             l.sequential.remove(&id);
         }
+        levels.update_occupied(p);
     }
 
     /// Removes `id` whatever its priority (a defensive path for a stream
     /// that vanished; scans the incremental queues).
     pub(crate) fn remove_any(&mut self, id: StreamId) {
-        for l in self.levels.iter_mut().flat_map(|l| l.iter_mut()) {
+        let Some(levels) = self.levels.as_mut() else {
+            return;
+        };
+        for l in levels.by_urgency.iter_mut() {
             l.sequential.remove(&id);
             l.incremental.retain(|&x| x != id);
         }
+        for urgency in 0..=Priority::MAX_URGENCY {
+            levels.update_occupied(Priority {
+                urgency,
+                incremental: false,
+            });
+        }
     }
 
-    /// The stream to serve next.
+    /// The stream to serve next: the front of the most urgent level with
+    /// a stream in it.
     pub(crate) fn peek(&self) -> Option<StreamId> {
-        self.levels.as_ref()?.iter().find_map(Level::front)
+        let levels = self.levels.as_ref()?;
+        let u = levels.occupied.trailing_zeros() as usize;
+        levels.by_urgency.get(u)?.front()
     }
 
     /// The stream returned by [`Scheduler::peek`] got a frame; `more` says
@@ -96,12 +133,14 @@ impl Scheduler {
         let Some(levels) = self.levels.as_mut() else {
             return;
         };
-        let l = &mut levels[level(p)];
+        let l = levels.level_mut(p);
         if p.incremental {
             if l.incremental.front() == Some(&id) {
                 l.incremental.pop_front();
                 if more {
                     l.incremental.push_back(id);
+                } else {
+                    levels.update_occupied(p);
                 }
                 return;
             }
@@ -115,9 +154,7 @@ impl Scheduler {
 
     /// Whether no stream is waiting.
     pub(crate) fn is_empty(&self) -> bool {
-        self.levels
-            .as_ref()
-            .is_none_or(|l| l.iter().all(Level::is_empty))
+        self.levels.as_ref().is_none_or(|l| l.occupied == 0)
     }
 }
 

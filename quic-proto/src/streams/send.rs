@@ -87,8 +87,13 @@ pub(crate) struct Written {
 /// The sending part of a stream.
 #[derive(Debug)]
 pub(crate) struct SendStream {
-    /// Unacknowledged data before the tail, each chunk with its offset.
+    /// Data before the tail, each chunk with its offset, from the chunk
+    /// holding `base` on (the first may start below `base`).
     chunks: VecDeque<(u64, Bytes)>,
+    /// The index in `chunks` where the last frame's data ended: where the
+    /// next frame of new data most likely starts. Only a hint, checked
+    /// before use (a stale one costs a binary search).
+    copy_hint: usize,
     /// The newest unacknowledged bytes, ending at `end`.
     tail: BytesMut,
     /// The first unacknowledged byte; everything below is freed.
@@ -115,6 +120,7 @@ impl SendStream {
     pub(crate) fn new(credit: u64, buffer_limit: u64) -> Self {
         Self {
             chunks: VecDeque::new(),
+            copy_hint: 0,
             tail: BytesMut::new(),
             base: 0,
             end: 0,
@@ -375,18 +381,19 @@ impl SendStream {
     }
 
     /// Copies `[offset, offset + len)` of the buffer into `e`.
-    fn copy_out<E: Encoder + ?Sized>(&self, offset: u64, len: usize, e: &mut E) {
+    fn copy_out<E: Encoder + ?Sized>(&mut self, offset: u64, len: usize, e: &mut E) {
         let stop = offset + len as u64;
         let mut at = offset;
-        let first = self
-            .chunks
-            .partition_point(|(o, b)| o + b.len() as u64 <= at);
-        for (o, b) in self.chunks.range(first..) {
-            if at >= stop {
-                return;
-            }
+        let mut i = self.chunk_at(at);
+        while at < stop {
+            let Some((o, b)) = self.chunks.get(i) else {
+                break;
+            };
             at = put_piece(b, *o, at, stop, e);
+            i += 1;
         }
+        // The chunk holding the last byte copied, where new data continues.
+        self.copy_hint = i.saturating_sub(1);
         if at < stop {
             let tail_start = self.end - self.tail.len() as u64;
             at = put_piece(&self.tail, tail_start, at, stop, e);
@@ -398,6 +405,24 @@ impl SendStream {
         if at < stop {
             e.put_zeros((stop - at) as usize);
         }
+    }
+
+    /// The index of the first chunk ending after `at` (`chunks.len()` if
+    /// none): the hint or the chunk after it when `at` is there, else a
+    /// binary search.
+    fn chunk_at(&self, at: u64) -> usize {
+        let holds = |i: usize| {
+            self.chunks
+                .get(i)
+                .is_some_and(|(o, b)| *o <= at && at < o + b.len() as u64)
+        };
+        for i in [self.copy_hint, self.copy_hint + 1] {
+            if holds(i) {
+                return i;
+            }
+        }
+        self.chunks
+            .partition_point(|(o, b)| o + b.len() as u64 <= at)
     }
 
     /// A STREAM frame was acknowledged. Returns the bytes freed.
@@ -434,17 +459,15 @@ impl SendStream {
     }
 
     fn free_below_base(&mut self) {
-        while let Some((o, b)) = self.chunks.front_mut() {
-            let chunk_end = *o + b.len() as u64;
-            if chunk_end <= self.base {
-                self.chunks.pop_front();
-                continue;
+        // A chunk goes once all of it is acknowledged. One partly
+        // acknowledged stays whole: trimming it would free nothing (its
+        // bytes are one allocation) and frames only read above `base`.
+        while let Some((o, b)) = self.chunks.front() {
+            if *o + b.len() as u64 > self.base {
+                return;
             }
-            if *o < self.base {
-                b.advance((self.base - *o) as usize);
-                *o = self.base;
-            }
-            return;
+            self.chunks.pop_front();
+            self.copy_hint = self.copy_hint.saturating_sub(1);
         }
         let tail_start = self.end - self.tail.len() as u64;
         if tail_start < self.base {

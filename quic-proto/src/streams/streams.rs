@@ -48,6 +48,15 @@ pub(super) struct Stream {
     pub(super) waiting_conn: bool,
 }
 
+impl Stream {
+    /// Both parts are in a terminal state (what [`Streams::maybe_free`]
+    /// needs, besides the application having seen the stream).
+    pub(super) fn is_done(&self) -> bool {
+        self.send.as_ref().is_none_or(SendStream::is_done)
+            && self.recv.as_ref().is_none_or(RecvStream::is_done)
+    }
+}
+
 /// Initial per-stream limits from one side's transport parameters.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct StreamLimits {
@@ -619,9 +628,7 @@ impl Streams {
         let Some(stream) = self.map.get(&id) else {
             return;
         };
-        let send_done = stream.send.as_ref().is_none_or(SendStream::is_done);
-        let recv_done = stream.recv.as_ref().is_none_or(RecvStream::is_done);
-        if !(send_done && recv_done && self.accessible(id)) {
+        if !(stream.is_done() && self.accessible(id)) {
             return;
         }
         let Some(stream) = self.map.remove(&id) else {
@@ -678,15 +685,20 @@ pub(super) fn sync_schedulers(
         .send
         .as_ref()
         .map_or((false, false), |s| (s.has_retransmit(), s.has_fresh()));
-    for (has, queued, sched) in [
-        (has_rtx, &mut stream.in_retransmit, retransmit),
-        (has_fresh, &mut stream.in_fresh, fresh),
-    ] {
-        if has && !*queued {
-            sched.insert(id, stream.prio);
-        } else if !has && *queued {
-            sched.remove(id, stream.prio);
+    if has_rtx != stream.in_retransmit {
+        if has_rtx {
+            retransmit.insert(id, stream.prio);
+        } else {
+            retransmit.remove(id, stream.prio);
         }
-        *queued = has;
+        stream.in_retransmit = has_rtx;
+    }
+    if has_fresh != stream.in_fresh {
+        if has_fresh {
+            fresh.insert(id, stream.prio);
+        } else {
+            fresh.remove(id, stream.prio);
+        }
+        stream.in_fresh = has_fresh;
     }
 }
