@@ -86,10 +86,13 @@ enum TimerKind {
 /// the path and come in with each call as a [`PathRef`], so this type holds
 /// no connection state and needs no connection object.
 ///
-/// The loss detection timer is not stored: [`LossDetection::timeout`]
-/// computes it from the current state and [`Context`] whenever asked, so a
-/// change in the context (handshake confirmed, amplification limit lifted)
-/// takes effect without a re-arm call.
+/// The loss detection timer needs no re-arm call: [`LossDetection::timeout`]
+/// derives it from the current state, the [`Context`] and the RTT
+/// estimator whenever asked, so a change in the context (handshake
+/// confirmed, amplification limit lifted) takes effect at once. The last
+/// value computed is kept (see [`CachedTimer`]) and reused while neither the
+/// context nor the PTO period changed and nothing here moved the timer
+/// earlier.
 ///
 /// Persistent congestion (RFC 9002 §7.6.2) is judged from the losses one
 /// ACK or timer reveals in one space, as the RFC allows: "MAY use state for
@@ -103,6 +106,33 @@ pub struct LossDetection<R> {
     /// anti-deadlock PTO, which "starts from the current time"
     /// (RFC 9002 Appendix A.8).
     last_armed: Option<Instant>,
+    /// The timer as last computed; `None` after anything that may have
+    /// moved it earlier.
+    cached: Option<CachedTimer>,
+}
+
+/// The loss detection timer as computed for one context and PTO period.
+///
+/// Invalidation rule: every change of this type's state that can move the
+/// timer earlier (an acknowledgment, a loss, a PTO, a discarded space, the
+/// first ack-eliciting packet in flight of a space, the first in-flight
+/// packet at all) drops the cache. A packet sent in a space that already
+/// has ack-eliciting packets in flight can only move the timer later (a
+/// later last-sent time, a later `last_armed`): the cache stays, as a lower
+/// bound (`exact == false`). So a busy sender does not recompute the timer
+/// per packet; its next acknowledgment does, once.
+#[derive(Clone, Copy, Debug)]
+struct CachedTimer {
+    /// The context it was computed for.
+    ctx: Context,
+    /// [`RttEstimator::pto_base`] when it was computed: the only input from
+    /// the estimator (the loss time is stored per space).
+    pto_base: Duration,
+    /// The timer, `None` when not armed; with `exact == false` no later
+    /// than the timer (`None` stays `None`).
+    timer: Option<(Instant, TimerKind, SpaceId)>,
+    /// Whether `timer` is the timer itself rather than a lower bound.
+    exact: bool,
 }
 
 impl<R> Default for LossDetection<R> {
@@ -119,6 +149,7 @@ impl<R> LossDetection<R> {
             pto_count: 0,
             first_rtt_sample: None,
             last_armed: None,
+            cached: None,
         }
     }
 
@@ -167,6 +198,17 @@ impl<R> LossDetection<R> {
         cc: &mut dyn Controller,
     ) {
         let (now, size, in_flight) = (packet.time_sent, packet.size, packet.in_flight());
+        if in_flight {
+            // Only a later send time or `last_armed` (see `CachedTimer`),
+            // unless the packet arms something that was not armed.
+            let arms_new = self.last_armed.is_none()
+                || (packet.ack_eliciting() && self.space(space).ack_eliciting_in_flight() == 0);
+            if arms_new {
+                self.cached = None;
+            } else if let Some(c) = &mut self.cached {
+                c.exact = false;
+            }
+        }
         self.space_mut(space).on_sent_packet(pn, packet);
         if in_flight {
             cc.on_packet_sent(now, u64::from(size));
@@ -225,6 +267,7 @@ impl<R> LossDetection<R> {
         if summary.newly_acked == 0 {
             return Ok(outcome);
         }
+        self.cached = None;
         // RFC 9002 §5.1: a sample only when the largest acknowledged is
         // newly acknowledged and at least one newly acknowledged packet is
         // ack-eliciting.
@@ -320,7 +363,30 @@ impl<R> LossDetection<R> {
     /// SetLossDetectionTimer), or `None` when it is not armed. Cheap: a few
     /// comparisons. Fold it into the connection's next wake-up time.
     pub fn timeout(&self, rtt: &RttEstimator, ctx: &Context) -> Option<Instant> {
-        self.next_timer(rtt, ctx).map(|(t, _, _)| t)
+        match self.cache_for(rtt, ctx) {
+            Some(c) if c.exact => c.timer.map(|(t, _, _)| t),
+            _ => self.next_timer(rtt, ctx).map(|(t, _, _)| t),
+        }
+    }
+
+    /// The cached timer, if it was computed for `rtt` and `ctx`.
+    fn cache_for(&self, rtt: &RttEstimator, ctx: &Context) -> Option<&CachedTimer> {
+        let c = self.cached.as_ref()?;
+        let c = (c.ctx == *ctx && c.pto_base == rtt.pto_base()).then_some(c)?;
+        #[cfg(debug_assertions)]
+        {
+            let fresh = self.next_timer(rtt, ctx);
+            if c.exact {
+                debug_assert_eq!(c.timer, fresh, "cached loss timer is stale");
+            } else {
+                let at = |t: Option<(Instant, TimerKind, SpaceId)>| t.map(|(at, _, _)| at);
+                debug_assert!(
+                    at(fresh).is_none_or(|f| at(c.timer).is_some_and(|c| c <= f)),
+                    "cached loss timer is later than the timer"
+                );
+            }
+        }
+        Some(c)
     }
 
     /// Runs the loss detection timer if it is due at `now` (RFC 9002
@@ -339,10 +405,24 @@ impl<R> LossDetection<R> {
     where
         F: FnMut(PacketEvent<R>),
     {
-        let (at, kind, space) = self.next_timer(path.rtt, ctx)?;
+        if let Some(c) = self.cache_for(path.rtt, ctx) {
+            // A lower bound is enough to tell that nothing is due.
+            if c.timer.is_none_or(|(at, _, _)| at > now) {
+                return None;
+            }
+        }
+        let timer = self.next_timer(path.rtt, ctx);
+        self.cached = Some(CachedTimer {
+            ctx: *ctx,
+            pto_base: path.rtt.pto_base(),
+            timer,
+            exact: true,
+        });
+        let (at, kind, space) = timer?;
         if at > now {
             return None;
         }
+        self.cached = None;
         self.last_armed = Some(now);
         if kind == TimerKind::Loss {
             let (packets, _) = self.detect_lost(now, space, &mut path, ctx, &mut on_packet);
@@ -383,6 +463,7 @@ impl<R> LossDetection<R> {
         sent.shrink_to_fit();
         self.pto_count = 0;
         self.last_armed = Some(now);
+        self.cached = None;
     }
 
     /// The timer and what set it (RFC 9002 Appendix A.8).
