@@ -370,6 +370,7 @@ impl<R> LossDetection<R> {
     }
 
     /// The cached timer, if it was computed for `rtt` and `ctx`.
+    #[inline]
     fn cache_for(&self, rtt: &RttEstimator, ctx: &Context) -> Option<&CachedTimer> {
         let c = self.cached.as_ref()?;
         let c = (c.ctx == *ctx && c.pto_base == rtt.pto_base()).then_some(c)?;
@@ -395,12 +396,13 @@ impl<R> LossDetection<R> {
     /// every wake-up, and again after anything that may re-arm the timer
     /// in the past, such as a server receiving a datagram while at its
     /// amplification limit (RFC 9002 §6.2.2.1).
+    #[inline]
     pub fn on_loss_detection_timeout<F>(
         &mut self,
         now: Instant,
-        mut path: PathRef<'_>,
+        path: PathRef<'_>,
         ctx: &Context,
-        mut on_packet: F,
+        on_packet: F,
     ) -> Option<Timeout>
     where
         F: FnMut(PacketEvent<R>),
@@ -411,6 +413,21 @@ impl<R> LossDetection<R> {
                 return None;
             }
         }
+        self.run_timer(now, path, ctx, on_packet)
+    }
+
+    /// [`LossDetection::on_loss_detection_timeout`] past the cached timer:
+    /// computes the timer, keeps it, and runs it if due.
+    fn run_timer<F>(
+        &mut self,
+        now: Instant,
+        mut path: PathRef<'_>,
+        ctx: &Context,
+        mut on_packet: F,
+    ) -> Option<Timeout>
+    where
+        F: FnMut(PacketEvent<R>),
+    {
         let timer = self.next_timer(path.rtt, ctx);
         self.cached = Some(CachedTimer {
             ctx: *ctx,
