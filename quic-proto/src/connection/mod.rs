@@ -221,6 +221,37 @@ pub(crate) struct HandshakeDoneState {
     pub acked: bool,
 }
 
+/// A time before which none of the timers [`Connection::handle_timeout`]
+/// runs (idle timeout, loss detection, old 1-RTT keys, keep-alive) can be
+/// due, so that a call before it returns at once.
+///
+/// Invalidation rule: the floor is kept only once the handshake is
+/// confirmed and the path validated, when the loss detection [`Context`]
+/// no longer changes; it holds while its [`TimerInputs`] are unchanged.
+/// Those are the inputs that can move one of the deadlines earlier; the
+/// others only move deadlines later (the last activity, the send times of
+/// new packets), which leaves the floor a valid lower bound.
+#[derive(Clone, Copy, Debug)]
+struct TimerFloor {
+    /// `None`: no such timer is armed.
+    at: Option<Instant>,
+    inputs: TimerInputs,
+}
+
+/// What [`TimerFloor`] depends on besides times that only grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TimerInputs {
+    /// [`LossDetection::timer_epoch`]: acknowledgments, losses, PTOs,
+    /// discarded spaces, a first packet in flight.
+    loss_epoch: u32,
+    /// The PTO period (idle timeout and PTO).
+    pto_base: Duration,
+    /// When the previous 1-RTT keys go (a key update sets it).
+    prev_discard_at: Option<Instant>,
+    /// A keep-alive PING is waiting (sending it re-arms the keep-alive).
+    ping_pending: bool,
+}
+
 /// One packet-number space.
 struct Space {
     id: SpaceId,
@@ -327,6 +358,8 @@ pub struct Connection {
     sent_ack_eliciting_since_receive: bool,
     /// When we last sent an ack-eliciting packet.
     last_ack_eliciting_sent: Instant,
+    /// When `handle_timeout` next has something to do, at the earliest.
+    timer_floor: Option<TimerFloor>,
     close: Option<CloseFrame>,
     close_pending: bool,
     error: Option<ConnectionError>,
@@ -520,6 +553,7 @@ impl Connection {
             last_activity: p.now,
             sent_ack_eliciting_since_receive: false,
             last_ack_eliciting_sent: p.now,
+            timer_floor: None,
             close: None,
             close_pending: false,
             error: None,
@@ -789,6 +823,70 @@ impl Connection {
             State::Drained => return,
             _ => {}
         }
+        if let Some(floor) = &self.timer_floor {
+            if floor.at.is_none_or(|at| now < at) && Some(floor.inputs) == self.timer_inputs() {
+                debug_assert!(
+                    !self.timers_due(now),
+                    "a timer is due before the timer floor"
+                );
+                return;
+            }
+        }
+        self.run_timers(now);
+        self.timer_floor = self.timer_inputs().map(|inputs| TimerFloor {
+            at: self.timers_lower_bound(),
+            inputs,
+        });
+    }
+
+    /// The inputs of [`TimerFloor`], or `None` while no floor is kept.
+    fn timer_inputs(&self) -> Option<TimerInputs> {
+        if !(self.handshake_confirmed && self.path.validated) {
+            return None;
+        }
+        Some(TimerInputs {
+            loss_epoch: self.loss.timer_epoch(),
+            pto_base: self.path.rtt.pto_base(),
+            prev_discard_at: self.one_rtt.as_ref().and_then(OneRttKeys::prev_discard_at),
+            ping_pending: self.ping_pending,
+        })
+    }
+
+    /// No later than any timer `run_timers` acts on.
+    fn timers_lower_bound(&self) -> Option<Instant> {
+        let loss = self
+            .loss
+            .timeout_lower_bound(&self.path.rtt, &self.recovery_context());
+        [
+            self.effective_idle_timeout()
+                .map(|d| self.last_activity + d),
+            loss,
+            self.one_rtt.as_ref().and_then(OneRttKeys::prev_discard_at),
+            self.keep_alive_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Whether a timer `run_timers` acts on is due at `now`, computed
+    /// afresh: the check of [`TimerFloor`] in debug builds.
+    fn timers_due(&self, now: Instant) -> bool {
+        let loss = self.loss.timeout(&self.path.rtt, &self.recovery_context());
+        [
+            self.effective_idle_timeout()
+                .map(|d| self.last_activity + d),
+            loss,
+            self.one_rtt.as_ref().and_then(OneRttKeys::prev_discard_at),
+            self.keep_alive_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|t| t <= now)
+    }
+
+    /// [`Connection::handle_timeout`] in an open connection.
+    fn run_timers(&mut self, now: Instant) {
         if let Some(idle) = self.effective_idle_timeout() {
             if now >= self.last_activity + idle {
                 // RFC 9000 §10.1: silently close and discard state.

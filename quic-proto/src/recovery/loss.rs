@@ -109,6 +109,9 @@ pub struct LossDetection<R> {
     /// The timer as last computed; `None` after anything that may have
     /// moved it earlier.
     cached: Option<CachedTimer>,
+    /// Counts the changes that may have moved the timer earlier (each drop
+    /// of `cached`); see [`LossDetection::timer_epoch`].
+    timer_epoch: u32,
 }
 
 /// The loss detection timer as computed for one context and PTO period.
@@ -150,6 +153,7 @@ impl<R> LossDetection<R> {
             first_rtt_sample: None,
             last_armed: None,
             cached: None,
+            timer_epoch: 0,
         }
     }
 
@@ -204,7 +208,7 @@ impl<R> LossDetection<R> {
             let arms_new = self.last_armed.is_none()
                 || (packet.ack_eliciting() && self.space(space).ack_eliciting_in_flight() == 0);
             if arms_new {
-                self.cached = None;
+                self.timer_moved();
             } else if let Some(c) = &mut self.cached {
                 c.exact = false;
             }
@@ -267,7 +271,7 @@ impl<R> LossDetection<R> {
         if summary.newly_acked == 0 {
             return Ok(outcome);
         }
-        self.cached = None;
+        self.timer_moved();
         // RFC 9002 §5.1: a sample only when the largest acknowledged is
         // newly acknowledged and at least one newly acknowledged packet is
         // ack-eliciting.
@@ -369,6 +373,30 @@ impl<R> LossDetection<R> {
         }
     }
 
+    /// Something may have moved the timer earlier: drops the cached timer.
+    fn timer_moved(&mut self) {
+        self.cached = None;
+        self.timer_epoch = self.timer_epoch.wrapping_add(1);
+    }
+
+    /// A number that changes whenever this type's state changes in a way
+    /// that may move the timer earlier (see `CachedTimer` for which changes
+    /// those are). While it, the [`Context`] and the PTO period stay the
+    /// same, the timer is no earlier than when last computed: a caller can
+    /// keep a lower bound of its own.
+    pub const fn timer_epoch(&self) -> u32 {
+        self.timer_epoch
+    }
+
+    /// No later than [`LossDetection::timeout`]: the cached value when it
+    /// is a lower bound, without computing the exact timer.
+    pub fn timeout_lower_bound(&self, rtt: &RttEstimator, ctx: &Context) -> Option<Instant> {
+        match self.cache_for(rtt, ctx) {
+            Some(c) => c.timer.map(|(t, _, _)| t),
+            None => self.next_timer(rtt, ctx).map(|(t, _, _)| t),
+        }
+    }
+
     /// The cached timer, if it was computed for `rtt` and `ctx`.
     #[inline]
     fn cache_for(&self, rtt: &RttEstimator, ctx: &Context) -> Option<&CachedTimer> {
@@ -439,7 +467,7 @@ impl<R> LossDetection<R> {
         if at > now {
             return None;
         }
-        self.cached = None;
+        self.timer_moved();
         self.last_armed = Some(now);
         if kind == TimerKind::Loss {
             let (packets, _) = self.detect_lost(now, space, &mut path, ctx, &mut on_packet);
@@ -480,7 +508,7 @@ impl<R> LossDetection<R> {
         sent.shrink_to_fit();
         self.pto_count = 0;
         self.last_armed = Some(now);
-        self.cached = None;
+        self.timer_moved();
     }
 
     /// The timer and what set it (RFC 9002 Appendix A.8).
