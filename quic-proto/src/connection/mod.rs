@@ -252,6 +252,14 @@ struct TimerInputs {
     ping_pending: bool,
 }
 
+/// The earlier of two optional deadlines (`None`: not armed).
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// One packet-number space.
 struct Space {
     id: SpaceId,
@@ -781,29 +789,38 @@ impl Connection {
             State::Drained => return None,
             _ => {}
         }
-        let mut next: Option<Instant> = None;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        };
-        consider(
-            self.effective_idle_timeout()
-                .map(|d| self.last_activity + d),
-        );
-        consider(self.loss.timeout(&self.path.rtt, &self.recovery_context()));
-        for space in &self.spaces {
-            if space.keys.is_some() || space.id == SpaceId::Data {
-                consider(space.ack.ack_deadline());
+        let mut acks = self.spaces[SpaceId::Data as usize].ack.ack_deadline();
+        for space in self.spaces.iter().filter(|s| s.keys.is_some()) {
+            acks = earliest(acks, space.ack.ack_deadline());
+        }
+        if let Some(floor) = &self.timer_floor {
+            // The floor bounds the other deadlines from below, so an ACK
+            // deadline no later than it is the earliest of all.
+            if floor.at.is_none_or(|at| acks.is_some_and(|a| a <= at))
+                && Some(floor.inputs) == self.timer_inputs()
+            {
+                debug_assert_eq!(acks, self.next_timeout_computed(acks));
+                return acks;
             }
         }
-        if let Some(one_rtt) = &self.one_rtt {
-            consider(one_rtt.prev_discard_at());
-        }
-        if let Some(at) = self.keep_alive_due() {
-            consider(Some(at));
-        }
-        next
+        self.next_timeout_computed(acks)
+    }
+
+    /// [`Connection::next_timeout`] of an open connection, from every
+    /// deadline; `acks` is the earliest ACK deadline.
+    fn next_timeout_computed(&self, acks: Option<Instant>) -> Option<Instant> {
+        let loss = self.loss.timeout(&self.path.rtt, &self.recovery_context());
+        earliest(earliest(acks, loss), self.other_deadlines())
+    }
+
+    /// The earliest of the idle timeout, the old 1-RTT keys' discard and the
+    /// keep-alive: the deadlines besides loss detection and ACKs.
+    fn other_deadlines(&self) -> Option<Instant> {
+        let idle = self
+            .effective_idle_timeout()
+            .map(|d| self.last_activity + d);
+        let keys = self.one_rtt.as_ref().and_then(OneRttKeys::prev_discard_at);
+        earliest(earliest(idle, keys), self.keep_alive_due())
     }
 
     /// Runs the timers due at `now` (RFC 9002 §6, RFC 9000 §10).
@@ -857,32 +874,14 @@ impl Connection {
         let loss = self
             .loss
             .timeout_lower_bound(&self.path.rtt, &self.recovery_context());
-        [
-            self.effective_idle_timeout()
-                .map(|d| self.last_activity + d),
-            loss,
-            self.one_rtt.as_ref().and_then(OneRttKeys::prev_discard_at),
-            self.keep_alive_due(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        earliest(loss, self.other_deadlines())
     }
 
     /// Whether a timer `run_timers` acts on is due at `now`, computed
     /// afresh: the check of [`TimerFloor`] in debug builds.
     fn timers_due(&self, now: Instant) -> bool {
         let loss = self.loss.timeout(&self.path.rtt, &self.recovery_context());
-        [
-            self.effective_idle_timeout()
-                .map(|d| self.last_activity + d),
-            loss,
-            self.one_rtt.as_ref().and_then(OneRttKeys::prev_discard_at),
-            self.keep_alive_due(),
-        ]
-        .into_iter()
-        .flatten()
-        .any(|t| t <= now)
+        earliest(loss, self.other_deadlines()).is_some_and(|t| t <= now)
     }
 
     /// [`Connection::handle_timeout`] in an open connection.
