@@ -271,6 +271,45 @@ pub(crate) struct HandshakeDoneState {
     pub acked: bool,
 }
 
+/// A time before which none of the timers [`Connection::handle_timeout`]
+/// runs (idle timeout, loss detection, old 1-RTT keys, keep-alive) can be
+/// due, so that a call before it returns at once.
+///
+/// Invalidation rule: the floor is kept only once the handshake is
+/// confirmed and the path validated, when the loss detection [`Context`]
+/// no longer changes; it holds while its [`TimerInputs`] are unchanged.
+/// Those are the inputs that can move one of the deadlines earlier; the
+/// others only move deadlines later (the last activity, the send times of
+/// new packets), which leaves the floor a valid lower bound.
+#[derive(Clone, Copy, Debug)]
+struct TimerFloor {
+    /// `None`: no such timer is armed.
+    at: Option<Instant>,
+    inputs: TimerInputs,
+}
+
+/// What [`TimerFloor`] depends on besides times that only grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TimerInputs {
+    /// [`LossDetection::timer_epoch`]: acknowledgments, losses, PTOs,
+    /// discarded spaces, a first packet in flight.
+    loss_epoch: u32,
+    /// The PTO period (idle timeout and PTO).
+    pto_base: Duration,
+    /// When the previous 1-RTT keys go (a key update sets it).
+    prev_discard_at: Option<Instant>,
+    /// A keep-alive PING is waiting (sending it re-arms the keep-alive).
+    ping_pending: bool,
+}
+
+/// The earlier of two optional deadlines (`None`: not armed).
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// One packet-number space.
 struct Space {
     id: SpaceId,
@@ -478,6 +517,8 @@ pub struct Connection {
     sent_ack_eliciting_since_receive: bool,
     /// When we last sent an ack-eliciting packet.
     last_ack_eliciting_sent: Instant,
+    /// When `handle_timeout` next has something to do, at the earliest.
+    timer_floor: Option<TimerFloor>,
     /// Our CONNECTION_CLOSE, once closing (boxed: most of a connection's
     /// life it is absent).
     close: Option<Box<CloseFrame>>,
@@ -677,6 +718,7 @@ impl Connection {
             last_activity: p.now,
             sent_ack_eliciting_since_receive: false,
             last_ack_eliciting_sent: p.now,
+            timer_floor: None,
             close: None,
             close_pending: false,
             error: None,
@@ -915,29 +957,38 @@ impl Connection {
             State::Drained => return None,
             _ => {}
         }
-        let mut next: Option<Instant> = None;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        };
-        consider(
-            self.effective_idle_timeout()
-                .map(|d| self.last_activity + d),
-        );
-        consider(self.loss.timeout(&self.path.rtt, &self.recovery_context()));
-        for space in self.spaces.iter() {
-            if space.keys.is_some() || space.id == SpaceId::Data {
-                consider(space.ack.ack_deadline());
+        let mut acks = self.spaces.data.ack.ack_deadline();
+        for space in self.spaces.iter().filter(|s| s.keys.is_some()) {
+            acks = earliest(acks, space.ack.ack_deadline());
+        }
+        if let Some(floor) = &self.timer_floor {
+            // The floor bounds the other deadlines from below, so an ACK
+            // deadline no later than it is the earliest of all.
+            if floor.at.is_none_or(|at| acks.is_some_and(|a| a <= at))
+                && Some(floor.inputs) == self.timer_inputs()
+            {
+                debug_assert_eq!(acks, self.next_timeout_computed(acks));
+                return acks;
             }
         }
-        if let Some(one_rtt) = &self.one_rtt {
-            consider(one_rtt.prev_discard_at());
-        }
-        if let Some(at) = self.keep_alive_due() {
-            consider(Some(at));
-        }
-        next
+        self.next_timeout_computed(acks)
+    }
+
+    /// [`Connection::next_timeout`] of an open connection, from every
+    /// deadline; `acks` is the earliest ACK deadline.
+    fn next_timeout_computed(&self, acks: Option<Instant>) -> Option<Instant> {
+        let loss = self.loss.timeout(&self.path.rtt, &self.recovery_context());
+        earliest(earliest(acks, loss), self.other_deadlines())
+    }
+
+    /// The earliest of the idle timeout, the old 1-RTT keys' discard and the
+    /// keep-alive: the deadlines besides loss detection and ACKs.
+    fn other_deadlines(&self) -> Option<Instant> {
+        let idle = self
+            .effective_idle_timeout()
+            .map(|d| self.last_activity + d);
+        let keys = self.one_rtt.as_ref().and_then(OneRttKeys::prev_discard_at);
+        earliest(earliest(idle, keys), self.keep_alive_due())
     }
 
     /// Runs the timers due at `now` (RFC 9002 §6, RFC 9000 §10).
@@ -957,6 +1008,52 @@ impl Connection {
             State::Drained => return,
             _ => {}
         }
+        if let Some(floor) = &self.timer_floor {
+            if floor.at.is_none_or(|at| now < at) && Some(floor.inputs) == self.timer_inputs() {
+                debug_assert!(
+                    !self.timers_due(now),
+                    "a timer is due before the timer floor"
+                );
+                return;
+            }
+        }
+        self.run_timers(now);
+        self.timer_floor = self.timer_inputs().map(|inputs| TimerFloor {
+            at: self.timers_lower_bound(),
+            inputs,
+        });
+    }
+
+    /// The inputs of [`TimerFloor`], or `None` while no floor is kept.
+    fn timer_inputs(&self) -> Option<TimerInputs> {
+        if !(self.handshake_confirmed && self.path.validated) {
+            return None;
+        }
+        Some(TimerInputs {
+            loss_epoch: self.loss.timer_epoch(),
+            pto_base: self.path.rtt.pto_base(),
+            prev_discard_at: self.one_rtt.as_ref().and_then(OneRttKeys::prev_discard_at),
+            ping_pending: self.ping_pending,
+        })
+    }
+
+    /// No later than any timer `run_timers` acts on.
+    fn timers_lower_bound(&self) -> Option<Instant> {
+        let loss = self
+            .loss
+            .timeout_lower_bound(&self.path.rtt, &self.recovery_context());
+        earliest(loss, self.other_deadlines())
+    }
+
+    /// Whether a timer `run_timers` acts on is due at `now`, computed
+    /// afresh: the check of [`TimerFloor`] in debug builds.
+    fn timers_due(&self, now: Instant) -> bool {
+        let loss = self.loss.timeout(&self.path.rtt, &self.recovery_context());
+        earliest(loss, self.other_deadlines()).is_some_and(|t| t <= now)
+    }
+
+    /// [`Connection::handle_timeout`] in an open connection.
+    fn run_timers(&mut self, now: Instant) {
         if let Some(idle) = self.effective_idle_timeout() {
             if now >= self.last_activity + idle {
                 // RFC 9000 §10.1: silently close and discard state.

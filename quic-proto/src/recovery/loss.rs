@@ -86,10 +86,13 @@ enum TimerKind {
 /// the path and come in with each call as a [`PathRef`], so this type holds
 /// no connection state and needs no connection object.
 ///
-/// The loss detection timer is not stored: [`LossDetection::timeout`]
-/// computes it from the current state and [`Context`] whenever asked, so a
-/// change in the context (handshake confirmed, amplification limit lifted)
-/// takes effect without a re-arm call.
+/// The loss detection timer needs no re-arm call: [`LossDetection::timeout`]
+/// derives it from the current state, the [`Context`] and the RTT
+/// estimator whenever asked, so a change in the context (handshake
+/// confirmed, amplification limit lifted) takes effect at once. The last
+/// value computed is kept (see [`CachedTimer`]) and reused while neither the
+/// context nor the PTO period changed and nothing here moved the timer
+/// earlier.
 ///
 /// Persistent congestion (RFC 9002 §7.6.2) is judged from the losses one
 /// ACK or timer reveals in one space, as the RFC allows: "MAY use state for
@@ -103,6 +106,36 @@ pub struct LossDetection<R> {
     /// anti-deadlock PTO, which "starts from the current time"
     /// (RFC 9002 Appendix A.8).
     last_armed: Option<Instant>,
+    /// The timer as last computed; `None` after anything that may have
+    /// moved it earlier.
+    cached: Option<CachedTimer>,
+    /// Counts the changes that may have moved the timer earlier (each drop
+    /// of `cached`); see [`LossDetection::timer_epoch`].
+    timer_epoch: u32,
+}
+
+/// The loss detection timer as computed for one context and PTO period.
+///
+/// Invalidation rule: every change of this type's state that can move the
+/// timer earlier (an acknowledgment, a loss, a PTO, a discarded space, the
+/// first ack-eliciting packet in flight of a space, the first in-flight
+/// packet at all) drops the cache. A packet sent in a space that already
+/// has ack-eliciting packets in flight can only move the timer later (a
+/// later last-sent time, a later `last_armed`): the cache stays, as a lower
+/// bound (`exact == false`). So a busy sender does not recompute the timer
+/// per packet; its next acknowledgment does, once.
+#[derive(Clone, Copy, Debug)]
+struct CachedTimer {
+    /// The context it was computed for.
+    ctx: Context,
+    /// [`RttEstimator::pto_base`] when it was computed: the only input from
+    /// the estimator (the loss time is stored per space).
+    pto_base: Duration,
+    /// The timer, `None` when not armed; with `exact == false` no later
+    /// than the timer (`None` stays `None`).
+    timer: Option<(Instant, TimerKind, SpaceId)>,
+    /// Whether `timer` is the timer itself rather than a lower bound.
+    exact: bool,
 }
 
 impl<R> Default for LossDetection<R> {
@@ -119,6 +152,8 @@ impl<R> LossDetection<R> {
             pto_count: 0,
             first_rtt_sample: None,
             last_armed: None,
+            cached: None,
+            timer_epoch: 0,
         }
     }
 
@@ -167,6 +202,17 @@ impl<R> LossDetection<R> {
         cc: &mut dyn Controller,
     ) {
         let (now, size, in_flight) = (packet.time_sent, packet.size, packet.in_flight());
+        if in_flight {
+            // Only a later send time or `last_armed` (see `CachedTimer`),
+            // unless the packet arms something that was not armed.
+            let arms_new = self.last_armed.is_none()
+                || (packet.ack_eliciting() && self.space(space).ack_eliciting_in_flight() == 0);
+            if arms_new {
+                self.timer_moved();
+            } else if let Some(c) = &mut self.cached {
+                c.exact = false;
+            }
+        }
         self.space_mut(space).on_sent_packet(pn, packet);
         if in_flight {
             cc.on_packet_sent(now, u64::from(size));
@@ -225,6 +271,7 @@ impl<R> LossDetection<R> {
         if summary.newly_acked == 0 {
             return Ok(outcome);
         }
+        self.timer_moved();
         // RFC 9002 §5.1: a sample only when the largest acknowledged is
         // newly acknowledged and at least one newly acknowledged packet is
         // ack-eliciting.
@@ -320,7 +367,55 @@ impl<R> LossDetection<R> {
     /// SetLossDetectionTimer), or `None` when it is not armed. Cheap: a few
     /// comparisons. Fold it into the connection's next wake-up time.
     pub fn timeout(&self, rtt: &RttEstimator, ctx: &Context) -> Option<Instant> {
-        self.next_timer(rtt, ctx).map(|(t, _, _)| t)
+        match self.cache_for(rtt, ctx) {
+            Some(c) if c.exact => c.timer.map(|(t, _, _)| t),
+            _ => self.next_timer(rtt, ctx).map(|(t, _, _)| t),
+        }
+    }
+
+    /// Something may have moved the timer earlier: drops the cached timer.
+    fn timer_moved(&mut self) {
+        self.cached = None;
+        self.timer_epoch = self.timer_epoch.wrapping_add(1);
+    }
+
+    /// A number that changes whenever this type's state changes in a way
+    /// that may move the timer earlier (see `CachedTimer` for which changes
+    /// those are). While it, the [`Context`] and the PTO period stay the
+    /// same, the timer is no earlier than when last computed: a caller can
+    /// keep a lower bound of its own.
+    pub const fn timer_epoch(&self) -> u32 {
+        self.timer_epoch
+    }
+
+    /// No later than [`LossDetection::timeout`]: the cached value when it
+    /// is a lower bound, without computing the exact timer.
+    pub fn timeout_lower_bound(&self, rtt: &RttEstimator, ctx: &Context) -> Option<Instant> {
+        match self.cache_for(rtt, ctx) {
+            Some(c) => c.timer.map(|(t, _, _)| t),
+            None => self.next_timer(rtt, ctx).map(|(t, _, _)| t),
+        }
+    }
+
+    /// The cached timer, if it was computed for `rtt` and `ctx`.
+    #[inline]
+    fn cache_for(&self, rtt: &RttEstimator, ctx: &Context) -> Option<&CachedTimer> {
+        let c = self.cached.as_ref()?;
+        let c = (c.ctx == *ctx && c.pto_base == rtt.pto_base()).then_some(c)?;
+        #[cfg(debug_assertions)]
+        {
+            let fresh = self.next_timer(rtt, ctx);
+            if c.exact {
+                debug_assert_eq!(c.timer, fresh, "cached loss timer is stale");
+            } else {
+                let at = |t: Option<(Instant, TimerKind, SpaceId)>| t.map(|(at, _, _)| at);
+                debug_assert!(
+                    at(fresh).is_none_or(|f| at(c.timer).is_some_and(|c| c <= f)),
+                    "cached loss timer is later than the timer"
+                );
+            }
+        }
+        Some(c)
     }
 
     /// Runs the loss detection timer if it is due at `now` (RFC 9002
@@ -329,7 +424,29 @@ impl<R> LossDetection<R> {
     /// every wake-up, and again after anything that may re-arm the timer
     /// in the past, such as a server receiving a datagram while at its
     /// amplification limit (RFC 9002 §6.2.2.1).
+    #[inline]
     pub fn on_loss_detection_timeout<F>(
+        &mut self,
+        now: Instant,
+        path: PathRef<'_>,
+        ctx: &Context,
+        on_packet: F,
+    ) -> Option<Timeout>
+    where
+        F: FnMut(PacketEvent<R>),
+    {
+        if let Some(c) = self.cache_for(path.rtt, ctx) {
+            // A lower bound is enough to tell that nothing is due.
+            if c.timer.is_none_or(|(at, _, _)| at > now) {
+                return None;
+            }
+        }
+        self.run_timer(now, path, ctx, on_packet)
+    }
+
+    /// [`LossDetection::on_loss_detection_timeout`] past the cached timer:
+    /// computes the timer, keeps it, and runs it if due.
+    fn run_timer<F>(
         &mut self,
         now: Instant,
         mut path: PathRef<'_>,
@@ -339,10 +456,18 @@ impl<R> LossDetection<R> {
     where
         F: FnMut(PacketEvent<R>),
     {
-        let (at, kind, space) = self.next_timer(path.rtt, ctx)?;
+        let timer = self.next_timer(path.rtt, ctx);
+        self.cached = Some(CachedTimer {
+            ctx: *ctx,
+            pto_base: path.rtt.pto_base(),
+            timer,
+            exact: true,
+        });
+        let (at, kind, space) = timer?;
         if at > now {
             return None;
         }
+        self.timer_moved();
         self.last_armed = Some(now);
         if kind == TimerKind::Loss {
             let (packets, _) = self.detect_lost(now, space, &mut path, ctx, &mut on_packet);
@@ -383,6 +508,7 @@ impl<R> LossDetection<R> {
         sent.shrink_to_fit();
         self.pto_count = 0;
         self.last_armed = Some(now);
+        self.timer_moved();
     }
 
     /// The timer and what set it (RFC 9002 Appendix A.8).

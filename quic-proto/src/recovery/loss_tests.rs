@@ -241,6 +241,42 @@ fn pto_backoff_doubles_and_resets_on_ack() {
 }
 
 #[test]
+fn cached_timer_follows_sends_acks_and_context() {
+    let mut h = Harness::confirmed();
+    h.send(SpaceId::Initial, 0, 0);
+    // Computes and caches the PTO: 999 ms (see the backoff test).
+    assert_eq!(h.fire(t(10)), None);
+    let epoch = h.loss.timer_epoch();
+    // A later packet in the same space only moves the PTO later: the cache
+    // stays as a lower bound, nothing fires at the old deadline, and the
+    // exact timer is the new one.
+    h.send(SpaceId::Initial, 1, 500);
+    assert_eq!(h.loss.timer_epoch(), epoch);
+    assert_eq!(h.fire(t(999)), None);
+    assert_eq!(h.timeout(), Some(t(1499)));
+    // The first ack-eliciting packet of another space may arm an earlier
+    // timer: the epoch moves.
+    h.send(SpaceId::Handshake, 0, 600);
+    assert_ne!(h.loss.timer_epoch(), epoch);
+    assert_eq!(h.fire(t(1000)), None);
+    // An acknowledgment resets everything the timer was computed from.
+    let epoch = h.loss.timer_epoch();
+    h.ack(SpaceId::Initial, &[0..=1], 1000, Duration::ZERO)
+        .unwrap();
+    assert_ne!(h.loss.timer_epoch(), epoch);
+    let pto = h.timeout().unwrap();
+    assert_eq!(h.fire(pto - ms(1)), None);
+    // A context change is seen without any call here: at the amplification
+    // limit the PTO is not armed (RFC 9002 §6.2.2.1).
+    h.ctx.at_amplification_limit = true;
+    assert_eq!(h.timeout(), None);
+    assert_eq!(h.fire(pto), None);
+    h.ctx.at_amplification_limit = false;
+    assert_eq!(h.timeout(), Some(pto));
+    assert!(matches!(h.fire(pto), Some(Timeout::Probe { .. })));
+}
+
+#[test]
 fn client_keeps_pto_backoff_until_address_validated() {
     let mut h = Harness::new(Context::new(Side::Client));
     h.send(SpaceId::Initial, 0, 0);

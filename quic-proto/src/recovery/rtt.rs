@@ -18,6 +18,9 @@ pub struct RttEstimator {
     smoothed: Duration,
     var: Duration,
     min: Duration,
+    /// [`RttEstimator::pto_base`], kept up to date: the timers read it far
+    /// more often than samples change it.
+    pto_base: Duration,
     has_sample: bool,
 }
 
@@ -29,16 +32,18 @@ impl RttEstimator {
     /// An estimator with no sample yet, starting from `initial_rtt` (for
     /// example a resumed connection's last smoothed RTT, RFC 9002 §6.2.2).
     pub const fn new(initial_rtt: Duration) -> Self {
+        // RFC 9002 §5.3: rttvar = kInitialRtt / 2.
+        let var = match initial_rtt.checked_div(2) {
+            Some(half) => half,
+            None => Duration::ZERO, // unreachable: the divisor is not zero
+        };
         Self {
             initial: initial_rtt,
             latest: Duration::ZERO,
             smoothed: initial_rtt,
-            // RFC 9002 §5.3: rttvar = kInitialRtt / 2.
-            var: match initial_rtt.checked_div(2) {
-                Some(half) => half,
-                None => Duration::ZERO, // unreachable: the divisor is not zero
-            },
+            var,
             min: Duration::ZERO,
+            pto_base: pto_base(initial_rtt, var),
             has_sample: false,
         }
     }
@@ -78,6 +83,7 @@ impl RttEstimator {
             self.min = latest;
             self.smoothed = latest;
             self.var = latest / 2;
+            self.pto_base = pto_base(self.smoothed, self.var);
             return;
         }
         // RFC 9002 §5.2: min_rtt is the lesser of min_rtt and latest_rtt,
@@ -104,6 +110,7 @@ impl RttEstimator {
         let var_sample = self.smoothed.abs_diff(adjusted);
         self.var = self.var.saturating_mul(3).saturating_add(var_sample) / 4;
         self.smoothed = self.smoothed.saturating_mul(7).saturating_add(adjusted) / 8;
+        self.pto_base = pto_base(self.smoothed, self.var);
     }
 
     /// Sets min_rtt to the latest sample. RFC 9002 §5.2: "Endpoints SHOULD
@@ -150,9 +157,8 @@ impl RttEstimator {
 
     /// The PTO period without max_ack_delay and backoff (RFC 9002 §6.2.1):
     /// `smoothed_rtt + max(4 * rttvar, kGranularity)`.
-    pub fn pto_base(&self) -> Duration {
-        self.smoothed
-            .saturating_add(self.var.saturating_mul(4).max(GRANULARITY))
+    pub const fn pto_base(&self) -> Duration {
+        self.pto_base
     }
 
     /// The time-threshold reordering window (RFC 9002 §6.1.2):
@@ -164,6 +170,17 @@ impl RttEstimator {
         let rtt = self.latest.max(self.smoothed);
         (rtt.saturating_mul(9) / 8).max(GRANULARITY)
     }
+}
+
+/// `smoothed_rtt + max(4 * rttvar, kGranularity)` (RFC 9002 §6.2.1).
+const fn pto_base(smoothed: Duration, var: Duration) -> Duration {
+    let var4 = var.saturating_mul(4);
+    let var4 = if var4.as_nanos() < GRANULARITY.as_nanos() {
+        GRANULARITY
+    } else {
+        var4
+    };
+    smoothed.saturating_add(var4)
 }
 
 impl Default for RttEstimator {
