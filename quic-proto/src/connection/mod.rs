@@ -929,11 +929,7 @@ impl Connection {
         ctx.peer_completed_address_validation = self.side.is_server()
             || self.handshake_confirmed
             || self.spaces.get(1).is_none()
-            || self
-                .loss
-                .space(SpaceId::Handshake)
-                .largest_acked()
-                .is_some();
+            || self.loss.largest_acked(SpaceId::Handshake).is_some();
         ctx.has_handshake_keys = self.spaces.has_keys(1);
         ctx.at_amplification_limit = self.path.amplification_budget() < MIN_INITIAL_SIZE;
         ctx

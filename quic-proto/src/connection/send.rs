@@ -192,7 +192,7 @@ impl Connection {
         let header = self.header(idx);
         let space_id = space.id;
         let pn_full = space.next_pn;
-        let pn = PacketNumber::new(pn_full, self.loss.space(space_id).largest_acked());
+        let pn = PacketNumber::new(pn_full, self.loss.largest_acked(space_id));
         let out = buf.get_mut(start..)?;
         let layout = header.write(out, pn).ok()?;
         let header_len = layout.header_len();
@@ -496,7 +496,7 @@ impl Connection {
     ) -> Option<usize> {
         let header = self.header(idx);
         let space = self.spaces.get(idx)?;
-        let pn = PacketNumber::new(space.next_pn, self.loss.space(space.id).largest_acked());
+        let pn = PacketNumber::new(space.next_pn, self.loss.largest_acked(space.id));
         let out = buf.get_mut(start..)?;
         let layout = header.write(out, pn).ok()?;
         let hl = layout.header_len();

@@ -260,7 +260,7 @@ impl Endpoint {
     }
 
     /// Entries in the routing tables; with no connection left, all are gone.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "sim"))]
     pub(crate) fn route_count(&self) -> usize {
         self.by_cid.len()
             + self.by_initial_dcid.len()

@@ -99,7 +99,11 @@ enum TimerKind {
 /// just the packet number space that was acknowledged".
 #[derive(Debug)]
 pub struct LossDetection<R> {
-    spaces: [SentPackets<R>; 3],
+    /// The Initial and Handshake spaces' packets: allocated with a space's
+    /// first packet, freed when the space is discarded (RFC 9001 §4.9), so
+    /// an established connection keeps only the application space's.
+    handshake: [Option<Box<SentPackets<R>>>; 2],
+    data: SentPackets<R>,
     pto_count: u32,
     first_rtt_sample: Option<Instant>,
     /// When the timer was last (re)armed by an event; the base of the
@@ -148,7 +152,8 @@ impl<R> LossDetection<R> {
     /// Loss detection with nothing sent; allocates nothing.
     pub fn new() -> Self {
         Self {
-            spaces: [SentPackets::new(), SentPackets::new(), SentPackets::new()],
+            handshake: [None, None],
+            data: SentPackets::new(),
             pto_count: 0,
             first_rtt_sample: None,
             last_armed: None,
@@ -157,25 +162,45 @@ impl<R> LossDetection<R> {
         }
     }
 
-    /// The sent packets of `space`.
-    pub fn space(&self, space: SpaceId) -> &SentPackets<R> {
-        &self.spaces[space.index()]
+    /// The sent packets of `space`; `None` for an Initial or Handshake
+    /// space with nothing sent since it started or was discarded.
+    pub fn space(&self, space: SpaceId) -> Option<&SentPackets<R>> {
+        match space {
+            SpaceId::Data => Some(&self.data),
+            _ => self.handshake[space.index()].as_deref(),
+        }
+    }
+
+    /// The largest packet number of `space` the peer acknowledged.
+    pub fn largest_acked(&self, space: SpaceId) -> Option<u64> {
+        self.space(space)?.largest_acked()
     }
 
     fn space_mut(&mut self, space: SpaceId) -> &mut SentPackets<R> {
-        &mut self.spaces[space.index()]
+        match space {
+            SpaceId::Data => &mut self.data,
+            _ => self.handshake[space.index()].get_or_insert_with(Default::default),
+        }
+    }
+
+    fn spaces(&self) -> impl Iterator<Item = &SentPackets<R>> {
+        let [initial, handshake] = &self.handshake;
+        initial
+            .as_deref()
+            .into_iter()
+            .chain(handshake.as_deref())
+            .chain(Some(&self.data))
     }
 
     /// Bytes in flight across all spaces (RFC 9002 Appendix B.2): compare
     /// with [`Controller::window`] before sending.
     pub fn bytes_in_flight(&self) -> u64 {
-        self.spaces.iter().map(SentPackets::bytes_in_flight).sum()
+        self.spaces().map(SentPackets::bytes_in_flight).sum()
     }
 
     /// Ack-eliciting packets in flight across all spaces.
     pub fn ack_eliciting_in_flight(&self) -> u64 {
-        self.spaces
-            .iter()
+        self.spaces()
             .map(SentPackets::ack_eliciting_in_flight)
             .sum()
     }
@@ -206,7 +231,10 @@ impl<R> LossDetection<R> {
             // Only a later send time or `last_armed` (see `CachedTimer`),
             // unless the packet arms something that was not armed.
             let arms_new = self.last_armed.is_none()
-                || (packet.ack_eliciting() && self.space(space).ack_eliciting_in_flight() == 0);
+                || (packet.ack_eliciting()
+                    && self
+                        .space(space)
+                        .is_none_or(|s| s.ack_eliciting_in_flight() == 0));
             if arms_new {
                 self.timer_moved();
             } else if let Some(c) = &mut self.cached {
@@ -496,16 +524,29 @@ impl<R> LossDetection<R> {
     where
         F: FnMut(PacketEvent<R>),
     {
-        let sent = self.space_mut(space);
-        for (pn, packet) in sent.drain() {
-            on_packet(PacketEvent {
-                space,
-                pn,
-                fate: Fate::Discarded,
-                packet,
-            });
+        let mut report = |sent: &mut SentPackets<R>| {
+            for (pn, packet) in sent.drain() {
+                on_packet(PacketEvent {
+                    space,
+                    pn,
+                    fate: Fate::Discarded,
+                    packet,
+                });
+            }
+        };
+        match space {
+            SpaceId::Data => {
+                report(&mut self.data);
+                self.data.shrink_to_fit();
+            }
+            // A handshake space's packets are freed with it (a client that
+            // gets a Retry starts its Initial space again with a new one).
+            _ => {
+                if let Some(mut sent) = self.handshake[space.index()].take() {
+                    report(&mut sent);
+                }
+            }
         }
-        sent.shrink_to_fit();
         self.pto_count = 0;
         self.last_armed = Some(now);
         self.timer_moved();
@@ -554,7 +595,7 @@ impl<R> LossDetection<R> {
     fn earliest_loss_time(&self) -> Option<(Instant, SpaceId)> {
         SpaceId::ALL
             .into_iter()
-            .filter_map(|id| Some((self.space(id).loss_time()?, id)))
+            .filter_map(|id| Some((self.space(id)?.loss_time()?, id)))
             .min_by_key(|(t, _)| *t)
     }
 
@@ -564,7 +605,9 @@ impl<R> LossDetection<R> {
         let mut duration = self.backed_off(rtt.pto_base());
         let mut best: Option<(Instant, SpaceId)> = None;
         for id in SpaceId::ALL {
-            let space = self.space(id);
+            let Some(space) = self.space(id) else {
+                continue;
+            };
             if space.ack_eliciting_in_flight() == 0 {
                 continue;
             }
@@ -608,7 +651,7 @@ impl<R> LossDetection<R> {
         }
         let base = self
             .space(SpaceId::Handshake)
-            .last_ack_eliciting_sent()
+            .and_then(SentPackets::last_ack_eliciting_sent)
             .or(self.last_armed)?;
         Some((base.checked_add(duration)?, SpaceId::Handshake))
     }

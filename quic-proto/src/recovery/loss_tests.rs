@@ -115,6 +115,7 @@ fn packet_threshold_declares_packets_three_below_largest_lost() {
     let left: Vec<u64> = h
         .loss
         .space(SpaceId::Data)
+        .unwrap()
         .iter()
         .map(|(pn, _)| pn)
         .collect();
@@ -131,7 +132,10 @@ fn time_threshold_sets_loss_timer_and_declares_loss_on_expiry() {
     h.events.clear();
     // RTT 10 ms: loss delay 9/8 * 10 = 11.25 ms after the send at t = 0.
     let loss_time = t(0) + Duration::from_micros(11_250);
-    assert_eq!(h.loss.space(SpaceId::Data).loss_time(), Some(loss_time));
+    assert_eq!(
+        h.loss.space(SpaceId::Data).unwrap().loss_time(),
+        Some(loss_time)
+    );
     assert_eq!(h.timeout(), Some(loss_time));
     assert_eq!(h.fire(loss_time - Duration::from_nanos(1)), None);
     assert_eq!(
@@ -412,7 +416,12 @@ fn loss_timer_takes_precedence_over_pto() {
     h.send(SpaceId::Handshake, 2, 0);
     h.ack(SpaceId::Handshake, &[2..=2], 10, Duration::ZERO)
         .unwrap();
-    let loss_time = h.loss.space(SpaceId::Handshake).loss_time().unwrap();
+    let loss_time = h
+        .loss
+        .space(SpaceId::Handshake)
+        .unwrap()
+        .loss_time()
+        .unwrap();
     assert_eq!(h.timeout(), Some(loss_time));
 }
 
@@ -451,7 +460,10 @@ fn discard_space_returns_records_and_resets_pto() {
     assert_eq!(h.take(Fate::Discarded), [0, 1]);
     assert_eq!(h.loss.pto_count(), 0);
     assert_eq!(h.loss.bytes_in_flight(), u64::from(SIZE));
-    assert_eq!(h.loss.space(SpaceId::Initial).slots_capacity(), 0);
+    assert!(
+        h.loss.space(SpaceId::Initial).is_none(),
+        "a discarded space's packets are freed"
+    );
     // The PTO now comes from the Handshake space alone.
     assert_eq!(h.timeout(), Some(t(999)));
 }
@@ -549,7 +561,7 @@ fn memory_stays_small_across_100k_packets() {
             h.events.clear();
         }
     }
-    let space = h.loss.space(SpaceId::Data);
+    let space = h.loss.space(SpaceId::Data).unwrap();
     assert!(space.is_empty());
     assert!(space.slots_capacity() <= 16);
 }
@@ -615,7 +627,9 @@ fn check_invariants(h: &Harness) {
     let mut bytes = 0u64;
     let mut eliciting = 0u64;
     for id in SpaceId::ALL {
-        let space = h.loss.space(id);
+        let Some(space) = h.loss.space(id) else {
+            continue;
+        };
         let mut space_bytes = 0;
         for (_, p) in space.iter().filter(|(_, p)| p.in_flight()) {
             space_bytes += u64::from(p.size);
@@ -657,10 +671,10 @@ proptest! {
                 Op::Ack { space, pns, delay_ms } => {
                     let id = SpaceId::ALL[space];
                     let ranges = ranges_of(pns, next_pn[space]);
-                    let before = h.loss.space(id).largest_acked();
+                    let before = h.loss.largest_acked(id);
                     match h.ack(id, &ranges, now, ms(delay_ms)) {
                         Ok(out) => {
-                            prop_assert!(h.loss.space(id).largest_acked() >= before);
+                            prop_assert!(h.loss.largest_acked(id) >= before);
                             prop_assert_eq!(out.ack.largest.is_some(), !ranges.is_empty());
                         }
                         Err(e) => prop_assert_eq!(e.code, TransportErrorCode::PROTOCOL_VIOLATION),
