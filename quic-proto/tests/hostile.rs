@@ -86,3 +86,48 @@ fn garbage_and_mutated_datagrams_never_panic() {
         let _ = Who::Client;
     }
 }
+
+/// Every datagram of the handshake, replayed to its receiver once the
+/// handshake is confirmed and both sides have dropped their Initial and
+/// Handshake state: the stale packets are ignored, and data still flows.
+#[test]
+fn handshake_datagrams_replayed_after_confirmation_are_ignored() {
+    let mut pair = Pair::new(TransportConfig::default());
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let record = seen.clone();
+    pair.drop_hook = Some(Box::new(move |who, _, bytes| {
+        // Long-header datagrams: Initial and Handshake packets.
+        if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+            record.borrow_mut().push((who, bytes.to_vec()));
+        }
+        false
+    }));
+    let h = pair.connect();
+    assert!(pair.drive_until(Duration::from_secs(5), |p| {
+        p.client_saw(|e| *e == Event::HandshakeConfirmed)
+            && p.server_saw(|e| *e == Event::HandshakeConfirmed)
+    }));
+    pair.drop_hook = None;
+    let replay = seen.borrow().clone();
+    assert!(replay.len() >= 3, "handshake datagrams: {}", replay.len());
+    for (who, mut bytes) in replay {
+        let (now, c, s) = (pair.now, pair.client_addr, pair.server_addr);
+        match who {
+            Who::Client => pair.server.incoming_packet(now, c, &mut bytes),
+            Who::Server => pair.client.incoming_packet(now, s, &mut bytes),
+        }
+        pair.step();
+    }
+    assert_eq!(
+        pair.server.connection_count(),
+        1,
+        "a replayed Initial made a new connection"
+    );
+    let mut t = Transfer::start(&mut pair, h, &[20_000], Dir::Bi);
+    assert!(pair.drive_until(Duration::from_secs(30), |p| {
+        t.pump(p);
+        t.done()
+    }));
+    t.verify();
+    assert!(!pair.client_saw(|e| matches!(e, Event::Closed(_))));
+}
