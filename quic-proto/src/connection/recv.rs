@@ -8,10 +8,10 @@ use super::{Connection, ConnectionError, HandshakeDoneState, Space, State};
 use crate::ack::EcnCodepoint;
 use crate::cid_manager::{LocalCids, RemoteCids};
 use crate::crypto::{initial_keys, verify_retry_integrity};
+use crate::frame::StreamId;
 use crate::frame::{Frame, Frames};
 use crate::packet::{potential_stateless_reset, CoalescedPackets, Header, PartialPacket};
 use crate::recovery::{Fate, PathRef, SpaceId};
-use crate::frame::StreamId;
 use crate::streams::{StreamRecord, Streams};
 use crate::{ConnectionId, Level, Side, TransportError, TransportErrorCode, VarInt};
 
