@@ -133,6 +133,11 @@ impl LocalCids {
         self.issued.iter().map(|i| &i.cid)
     }
 
+    /// Whether [`LocalCids::poll_event`] has a change to give.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The next routing change for the endpoint, oldest first.
     ///
     /// Drain these after every call that takes a [`CidSource`] or a frame;

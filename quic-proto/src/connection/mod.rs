@@ -149,6 +149,10 @@ struct PendingEvents {
 }
 
 impl PendingEvents {
+    fn is_empty(&self) -> bool {
+        !(self.connected || self.confirmed || self.datagrams > 0 || self.closed || self.drained)
+    }
+
     fn pop(&mut self, error: Option<&ConnectionError>) -> Option<Event> {
         if core::mem::take(&mut self.connected) {
             Some(Event::Connected)
@@ -757,6 +761,12 @@ impl Connection {
         self.local_cids.poll_event()
     }
 
+    /// Whether [`Connection::poll_cid_event`] has a change to give.
+    #[inline]
+    pub(crate) fn has_cid_events(&self) -> bool {
+        self.local_cids.has_events()
+    }
+
     /// Our connection IDs routed to this connection (once the CID events
     /// are drained): issued and not retired.
     pub(crate) fn routed_cids(&self) -> impl Iterator<Item = &ConnectionId> {
@@ -836,6 +846,12 @@ impl Connection {
             cwnd: self.path.cc.window(),
             bytes_in_flight: self.loss.bytes_in_flight(),
         }
+    }
+
+    /// Whether [`Connection::poll_event`] has an event to give.
+    #[inline]
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty() || self.streams.has_events()
     }
 
     /// The next application event.
@@ -988,7 +1004,34 @@ impl Connection {
     }
 
     /// Runs the timers due at `now` (RFC 9002 §6, RFC 9000 §10).
+    ///
+    /// Called for every datagram received or sent, so the common case, the
+    /// [`TimerFloor`] proving nothing is due, is inlined into the callers.
+    #[inline]
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.timer_floor_holds(now) {
+            debug_assert!(
+                !self.timers_due(now),
+                "a timer is due before the timer floor"
+            );
+            return;
+        }
+        self.run_due_timers(now);
+    }
+
+    /// Whether the [`TimerFloor`] proves that no timer is due at `now` in
+    /// an open connection.
+    #[inline]
+    fn timer_floor_holds(&self, now: Instant) -> bool {
+        matches!(self.state, State::Established)
+            && self.timer_floor.as_ref().is_some_and(|floor| {
+                floor.at.is_none_or(|at| now < at) && Some(floor.inputs) == self.timer_inputs()
+            })
+    }
+
+    /// [`Connection::handle_timeout`] when the timer floor does not rule
+    /// out a due timer: the closing states, or the timers computed afresh.
+    fn run_due_timers(&mut self, now: Instant) {
         match self.state {
             State::Closing { until } | State::Draining { until } => {
                 // A CONNECTION_CLOSE not yet sent goes out first, however
@@ -1004,15 +1047,6 @@ impl Connection {
             State::Drained => return,
             _ => {}
         }
-        if let Some(floor) = &self.timer_floor {
-            if floor.at.is_none_or(|at| now < at) && Some(floor.inputs) == self.timer_inputs() {
-                debug_assert!(
-                    !self.timers_due(now),
-                    "a timer is due before the timer floor"
-                );
-                return;
-            }
-        }
         self.run_timers(now);
         self.timer_floor = self.timer_inputs().map(|inputs| TimerFloor {
             at: self.timers_lower_bound(),
@@ -1021,6 +1055,7 @@ impl Connection {
     }
 
     /// The inputs of [`TimerFloor`], or `None` while no floor is kept.
+    #[inline]
     fn timer_inputs(&self) -> Option<TimerInputs> {
         if !(self.handshake_confirmed && self.path.validated) {
             return None;

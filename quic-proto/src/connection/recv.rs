@@ -8,10 +8,11 @@ use super::{Connection, ConnectionError, HandshakeDoneState, Space, State};
 use crate::ack::EcnCodepoint;
 use crate::cid_manager::{LocalCids, RemoteCids};
 use crate::crypto::{initial_keys, verify_retry_integrity};
+use crate::frame::StreamId;
 use crate::frame::{Frame, Frames};
 use crate::packet::{potential_stateless_reset, CoalescedPackets, Header, PartialPacket};
 use crate::recovery::{Fate, PathRef, SpaceId};
-use crate::streams::Streams;
+use crate::streams::{StreamRecord, Streams};
 use crate::{ConnectionId, Level, Side, TransportError, TransportErrorCode, VarInt};
 
 /// How many PATH_RESPONSE frames we owe at most; more challenges than that
@@ -68,6 +69,64 @@ impl Parts<'_> {
                 }
             }
             Record::HandshakeDone => self.handshake_done.acked = true,
+        }
+    }
+}
+
+/// The frames of the packets one ACK acknowledges, on their way to their
+/// components. Consecutive STREAM frames of one stream that continue each
+/// other (a sender's packets in order) are merged into one range, so the
+/// stream hears once of a run of packets rather than once per packet; a
+/// frame with FIN is not merged, so a stream's events come in the order
+/// they would frame by frame.
+struct AckedFrames<'p, 'a> {
+    parts: &'p mut Parts<'a>,
+    /// The pending run: stream, offset, length.
+    run: Option<(StreamId, u64, u32)>,
+}
+
+impl<'p, 'a> AckedFrames<'p, 'a> {
+    fn new(parts: &'p mut Parts<'a>) -> Self {
+        Self { parts, run: None }
+    }
+
+    fn acked(&mut self, r: Record) {
+        if let Record::Stream(StreamRecord::Stream {
+            id,
+            offset,
+            len,
+            fin: false,
+        }) = r
+        {
+            if let Some((run_id, run_offset, run_len)) = &mut self.run {
+                let continues = *run_id == id && *run_offset + u64::from(*run_len) == offset;
+                if let Some(merged) = run_len.checked_add(len).filter(|_| continues) {
+                    *run_len = merged;
+                    return;
+                }
+            }
+            self.flush();
+            self.run = Some((id, offset, len));
+            return;
+        }
+        self.flush();
+        self.parts.acked(r);
+    }
+
+    fn lost(&mut self, r: Record) {
+        self.flush();
+        self.parts.lost(r);
+    }
+
+    /// Hands the pending run to its stream; call when the ACK is done.
+    fn flush(&mut self) {
+        if let Some((id, offset, len)) = self.run.take() {
+            self.parts.streams.on_acked(StreamRecord::Stream {
+                id,
+                offset,
+                len,
+                fin: false,
+            });
         }
     }
 }
@@ -553,6 +612,7 @@ impl Connection {
             local_cids,
             remote_cids,
         };
+        let mut frames = AckedFrames::new(&mut parts);
         let outcome = loss.on_ack_received(
             now,
             space_id,
@@ -561,15 +621,17 @@ impl Connection {
             PathRef::new(&mut path.rtt, &mut *path.cc),
             &ctx,
             |event| match event.fate {
-                Fate::Acked => log.take(event.packet.record, |r| parts.acked(r)),
+                Fate::Acked => log.take(event.packet.record, |r| frames.acked(r)),
                 Fate::Lost => {
                     stats.packets_lost += 1;
                     stats.bytes_lost += u64::from(event.packet.size);
-                    log.take(event.packet.record, |r| parts.lost(r));
+                    log.take(event.packet.record, |r| frames.lost(r));
                 }
                 _ => log.take(event.packet.record, |_| {}),
             },
-        )?;
+        );
+        frames.flush();
+        let outcome = outcome?;
         if idx == 2 {
             if let (Some(keys), Some(largest)) = (self.one_rtt.as_mut(), outcome.ack.largest) {
                 if keys

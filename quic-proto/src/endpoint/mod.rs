@@ -615,20 +615,22 @@ impl Endpoint {
 
     /// Moves events out of the connection and frees it once drained.
     fn collect(&mut self, index: u32) {
-        let handle = self.handle(index);
         let slot = &mut self.slots[index as usize];
         let Some(conn) = slot.conn.as_mut() else {
             return;
         };
-        while let Some(ev) = conn.poll_cid_event() {
-            match ev {
-                CidEvent::Issued(cid) if !cid.is_empty() => {
-                    self.by_cid.insert(cid, index);
+        // Most calls find nothing: ask before draining.
+        if conn.has_cid_events() {
+            while let Some(ev) = conn.poll_cid_event() {
+                match ev {
+                    CidEvent::Issued(cid) if !cid.is_empty() => {
+                        self.by_cid.insert(cid, index);
+                    }
+                    CidEvent::Retired(cid) => {
+                        self.by_cid.remove(&cid);
+                    }
+                    _ => {}
                 }
-                CidEvent::Retired(cid) => {
-                    self.by_cid.remove(&cid);
-                }
-                _ => {}
             }
         }
         let token = conn.peer_reset_token();
@@ -642,9 +644,15 @@ impl Endpoint {
             slot.reset_token = token;
         }
         let mut drained = false;
-        while let Some(ev) = conn.poll_event() {
-            drained |= ev == Event::Drained;
-            self.events.push_back((handle, ev));
+        if conn.has_events() {
+            let handle = ConnectionHandle {
+                index,
+                generation: slot.generation,
+            };
+            while let Some(ev) = conn.poll_event() {
+                drained |= ev == Event::Drained;
+                self.events.push_back((handle, ev));
+            }
         }
         if drained || conn.is_drained() {
             self.remove(index);

@@ -547,6 +547,11 @@ impl Streams {
         self.events.pop_front()
     }
 
+    /// Whether [`Streams::poll_event`] has an event to give.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// How many streams have state allocated (open streams the application
     /// or the peer has touched). Never more than the streams in use.
     pub fn stream_count(&self) -> usize {
