@@ -25,6 +25,8 @@ struct Span {
 }
 
 impl Span {
+    const EMPTY: Self = Self { start: 0, len: 0 };
+
     fn read(r: &mut Reader<'_>, len: usize) -> Result<Self, PacketDecodeError> {
         let start = r.position();
         r.bytes(len)?;
@@ -38,153 +40,154 @@ impl Span {
     }
 }
 
-/// The header fields that are not header-protected, as parsed.
+/// What the first byte and the version make a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fields {
-    /// Initial, 0-RTT or Handshake (token empty except for Initial).
-    Protected {
-        ty: LongType,
-        version: Version,
-        dst_cid: ConnectionId,
-        src_cid: ConnectionId,
-        token: Span,
-    },
-    Retry {
-        version: Version,
-        dst_cid: ConnectionId,
-        src_cid: ConnectionId,
-        token: Span,
-        integrity_tag: [u8; RETRY_INTEGRITY_TAG_LEN],
-    },
-    Short {
-        spin: bool,
-        dst_cid: ConnectionId,
-    },
-    VersionNegotiation {
-        dst_cid: Span,
-        src_cid: Span,
-        versions: Span,
-    },
-    UnsupportedVersion {
-        version: Version,
-        dst_cid: Span,
-        src_cid: Span,
-    },
+enum Kind {
+    /// Initial, 0-RTT or Handshake.
+    Protected(LongType),
+    Retry,
+    /// 1-RTT; the spin bit is not header-protected.
+    Short { spin: bool },
+    VersionNegotiation,
+    UnsupportedVersion,
 }
 
-/// A parsed first packet: its fields, where its packet number starts (0 if
-/// it has none) and its length within the datagram.
+/// Where the Destination Connection ID starts: after the first byte in a
+/// short header, after the first byte, version and DCID length in a long
+/// one (RFC 8999 §5). The Source Connection ID follows the DCID and its
+/// one-byte length.
+const SHORT_DCID_START: usize = 1;
+const LONG_DCID_START: usize = 6;
+
+/// A parsed first packet. The connection IDs are not copied out: they stay
+/// in the packet's bytes, found by their lengths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Parsed {
-    fields: Fields,
+    kind: Kind,
+    /// The version field; unused for short headers.
+    version: Version,
+    dst_cid_len: u8,
+    /// Zero for short headers.
+    src_cid_len: u8,
+    /// The token of an Initial or Retry; the version list of a Version
+    /// Negotiation packet; empty otherwise. A Retry's integrity tag follows
+    /// its token.
+    body: Span,
+    /// Where the packet number starts (0 if it has none).
     pn_offset: usize,
+    /// The packet's length within the datagram.
     len: usize,
 }
 
 impl Parsed {
     fn header<'b>(&self, buf: &'b [u8], key_phase: bool) -> Header<'b> {
-        match self.fields {
-            Fields::Protected {
-                ty,
-                version,
-                dst_cid,
-                src_cid,
-                token,
-            } => match ty {
-                LongType::Initial => Header::Initial {
+        let version = self.version;
+        // The v1/v2 kinds checked both lengths against the maximum when
+        // parsed, so the fallbacks are unreachable.
+        let v1_cid = |s: &[u8]| ConnectionId::new(s).unwrap_or(ConnectionId::EMPTY);
+        match self.kind {
+            Kind::Protected(ty) => {
+                let dst_cid = v1_cid(self.dst_cid(buf));
+                let src_cid = v1_cid(self.src_cid(buf));
+                match ty {
+                    LongType::Initial => Header::Initial {
+                        version,
+                        dst_cid,
+                        src_cid,
+                        token: self.body.get(buf),
+                    },
+                    LongType::ZeroRtt => Header::ZeroRtt {
+                        version,
+                        dst_cid,
+                        src_cid,
+                    },
+                    // Retry is never parsed into `Protected`.
+                    LongType::Handshake | LongType::Retry => Header::Handshake {
+                        version,
+                        dst_cid,
+                        src_cid,
+                    },
+                }
+            }
+            Kind::Retry => {
+                let tag_start = self.body.start + self.body.len;
+                let integrity_tag = buf
+                    .get(tag_start..)
+                    .and_then(|tag| tag.try_into().ok())
+                    .unwrap_or([0; RETRY_INTEGRITY_TAG_LEN]);
+                Header::Retry {
                     version,
-                    dst_cid,
-                    src_cid,
-                    token: token.get(buf),
-                },
-                LongType::ZeroRtt => Header::ZeroRtt {
-                    version,
-                    dst_cid,
-                    src_cid,
-                },
-                // Retry is never parsed into `Protected`.
-                LongType::Handshake | LongType::Retry => Header::Handshake {
-                    version,
-                    dst_cid,
-                    src_cid,
-                },
-            },
-            Fields::Retry {
-                version,
-                dst_cid,
-                src_cid,
-                token,
-                integrity_tag,
-            } => Header::Retry {
-                version,
-                dst_cid,
-                src_cid,
-                token: token.get(buf),
-                integrity_tag,
-            },
-            Fields::Short { spin, dst_cid } => Header::Short {
+                    dst_cid: v1_cid(self.dst_cid(buf)),
+                    src_cid: v1_cid(self.src_cid(buf)),
+                    token: self.body.get(buf),
+                    integrity_tag,
+                }
+            }
+            Kind::Short { spin } => Header::Short {
                 spin,
                 key_phase,
-                dst_cid,
+                dst_cid: v1_cid(self.dst_cid(buf)),
             },
-            Fields::VersionNegotiation {
-                dst_cid,
-                src_cid,
-                versions,
-            } => Header::VersionNegotiation {
-                dst_cid: dst_cid.get(buf),
-                src_cid: src_cid.get(buf),
+            Kind::VersionNegotiation => Header::VersionNegotiation {
+                dst_cid: self.dst_cid(buf),
+                src_cid: self.src_cid(buf),
                 // Checked to be a multiple of 4 when parsed.
-                versions: VersionList::new(versions.get(buf)).unwrap_or(VersionList::EMPTY),
+                versions: VersionList::new(self.body.get(buf)).unwrap_or(VersionList::EMPTY),
             },
-            Fields::UnsupportedVersion {
+            Kind::UnsupportedVersion => Header::UnsupportedVersion {
                 version,
-                dst_cid,
-                src_cid,
-            } => Header::UnsupportedVersion {
-                version,
-                dst_cid: dst_cid.get(buf),
-                src_cid: src_cid.get(buf),
+                dst_cid: self.dst_cid(buf),
+                src_cid: self.src_cid(buf),
             },
         }
     }
 
-    fn dst_cid<'s>(&'s self, buf: &'s [u8]) -> &'s [u8] {
-        match &self.fields {
-            Fields::Protected { dst_cid, .. }
-            | Fields::Retry { dst_cid, .. }
-            | Fields::Short { dst_cid, .. } => dst_cid,
-            Fields::VersionNegotiation { dst_cid, .. }
-            | Fields::UnsupportedVersion { dst_cid, .. } => dst_cid.get(buf),
+    fn dst_cid_start(&self) -> usize {
+        match self.kind {
+            Kind::Short { .. } => SHORT_DCID_START,
+            _ => LONG_DCID_START,
         }
+    }
+
+    fn dst_cid<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        let start = self.dst_cid_start();
+        Span {
+            start,
+            len: self.dst_cid_len.into(),
+        }
+        .get(buf)
+    }
+
+    fn src_cid<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        Span {
+            start: LONG_DCID_START + usize::from(self.dst_cid_len) + 1,
+            len: self.src_cid_len.into(),
+        }
+        .get(buf)
     }
 
     fn level(&self) -> Option<Level> {
-        match self.fields {
-            Fields::Protected { ty, .. } => ty.level(),
-            Fields::Short { .. } => Some(Level::OneRtt),
+        match self.kind {
+            Kind::Protected(ty) => ty.level(),
+            Kind::Short { .. } => Some(Level::OneRtt),
             _ => None,
         }
     }
 
     fn version(&self) -> Option<Version> {
-        match self.fields {
-            Fields::Protected { version, .. }
-            | Fields::Retry { version, .. }
-            | Fields::UnsupportedVersion { version, .. } => Some(version),
-            Fields::VersionNegotiation { .. } => Some(Version::NEGOTIATION),
-            Fields::Short { .. } => None,
+        match self.kind {
+            Kind::Short { .. } => None,
+            _ => Some(self.version),
         }
     }
 
-    /// The DCID as a v1/v2 connection ID, for comparing coalesced packets.
-    fn v1_dst_cid(&self) -> Option<ConnectionId> {
-        match self.fields {
-            Fields::Protected { dst_cid, .. }
-            | Fields::Retry { dst_cid, .. }
-            | Fields::Short { dst_cid, .. } => Some(dst_cid),
-            _ => None,
-        }
+    /// Whether the DCID is a v1/v2 connection ID, which coalesced packets
+    /// are compared by.
+    fn has_v1_dst_cid(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Protected(_) | Kind::Retry | Kind::Short { .. }
+        )
     }
 }
 
@@ -206,35 +209,32 @@ fn parse(
     if !version.is_supported() {
         // RFC 8999 §5.1: only the invariants; CIDs up to 255 bytes. The
         // rest of the datagram is this packet's (its length is unknown).
-        let dst_cid = read_invariant_cid(&mut r)?;
-        let src_cid = read_invariant_cid(&mut r)?;
+        let dst_cid_len = read_invariant_cid(&mut r)?;
+        let src_cid_len = read_invariant_cid(&mut r)?;
         return Ok(Parsed {
-            fields: Fields::UnsupportedVersion {
-                version,
-                dst_cid,
-                src_cid,
-            },
+            kind: Kind::UnsupportedVersion,
+            version,
+            dst_cid_len,
+            src_cid_len,
+            body: Span::EMPTY,
             pn_offset: 0,
             len: buf.len(),
         });
     }
     check_fixed_bit(first, grease_quic_bit)?;
     // RFC 9000 §17.2: v1 (and v2) CIDs over 20 bytes MUST be dropped.
-    let dst_cid = read_cid(&mut r)?;
-    let src_cid = read_cid(&mut r)?;
+    let dst_cid_len = read_cid(&mut r)?;
+    let src_cid_len = read_cid(&mut r)?;
     let ty = LongType::from_bits(first >> 4, version).ok_or(PacketDecodeError::Truncated)?;
     let token = match ty {
-        LongType::Retry => return parse_retry(&mut r, version, dst_cid, src_cid),
+        LongType::Retry => return parse_retry(&mut r, version, dst_cid_len, src_cid_len),
         // RFC 9000 §17.2.2: Token Length (i), Token (..).
         LongType::Initial => {
             let len = r.varint_u64()?;
             let len = usize::try_from(len).map_err(|_| PacketDecodeError::Truncated)?;
             Span::read(&mut r, len)?
         }
-        LongType::ZeroRtt | LongType::Handshake => Span {
-            start: r.position(),
-            len: 0,
-        },
+        LongType::ZeroRtt | LongType::Handshake => Span::EMPTY,
     };
     // RFC 9000 §17.2: Length covers the packet number and the payload.
     let length = r.varint_u64()?;
@@ -245,13 +245,11 @@ fn parse(
         .filter(|&end| end <= buf.len())
         .ok_or(PacketDecodeError::LengthOutOfBounds)?;
     Ok(Parsed {
-        fields: Fields::Protected {
-            ty,
-            version,
-            dst_cid,
-            src_cid,
-            token,
-        },
+        kind: Kind::Protected(ty),
+        version,
+        dst_cid_len,
+        src_cid_len,
+        body: token,
         pn_offset,
         len,
     })
@@ -266,17 +264,22 @@ fn check_fixed_bit(first: u8, grease_quic_bit: bool) -> Result<(), PacketDecodeE
     Ok(())
 }
 
-fn read_cid(r: &mut Reader<'_>) -> Result<ConnectionId, PacketDecodeError> {
+/// Skips a length-prefixed v1/v2 connection ID and returns its length.
+fn read_cid(r: &mut Reader<'_>) -> Result<u8, PacketDecodeError> {
     let len = r.u8()?;
     if usize::from(len) > ConnectionId::MAX_LEN {
         return Err(PacketDecodeError::ConnectionIdTooLong);
     }
-    ConnectionId::new(r.bytes(len.into())?).map_err(|_| PacketDecodeError::ConnectionIdTooLong)
+    r.bytes(len.into())?;
+    Ok(len)
 }
 
-fn read_invariant_cid(r: &mut Reader<'_>) -> Result<Span, PacketDecodeError> {
+/// Skips a length-prefixed connection ID of any length (RFC 8999 §5.1) and
+/// returns its length.
+fn read_invariant_cid(r: &mut Reader<'_>) -> Result<u8, PacketDecodeError> {
     let len = r.u8()?;
-    Span::read(r, len.into())
+    r.bytes(len.into())?;
+    Ok(len)
 }
 
 fn parse_short(
@@ -290,13 +293,16 @@ fn parse_short(
     }
     check_fixed_bit(first, grease_quic_bit)?;
     // RFC 9000 §17.3.1: the DCID length is known only to the receiver.
-    let dst_cid = ConnectionId::new(r.bytes(local_cid_len)?)
-        .map_err(|_| PacketDecodeError::InvalidLocalCidLength)?;
+    r.bytes(local_cid_len)?;
     Ok(Parsed {
-        fields: Fields::Short {
+        kind: Kind::Short {
             spin: first & SPIN_BIT != 0,
-            dst_cid,
         },
+        version: Version(0),
+        // At most `ConnectionId::MAX_LEN`, checked above.
+        dst_cid_len: local_cid_len as u8,
+        src_cid_len: 0,
+        body: Span::EMPTY,
         pn_offset: r.position(),
         // A short header packet runs to the end of the datagram (§12.2).
         len: r.buffer().len(),
@@ -306,21 +312,21 @@ fn parse_short(
 fn parse_version_negotiation(r: &mut Reader<'_>) -> Result<Parsed, PacketDecodeError> {
     // RFC 9000 §17.2.1: the Unused bits, including the fixed bit, are
     // ignored; the packet takes the whole datagram.
-    let dst_cid = read_invariant_cid(r)?;
-    let src_cid = read_invariant_cid(r)?;
+    let dst_cid_len = read_invariant_cid(r)?;
+    let src_cid_len = read_invariant_cid(r)?;
     let start = r.position();
     let versions = r.rest();
     if versions.len() % 4 != 0 {
         return Err(PacketDecodeError::MalformedVersionList);
     }
     Ok(Parsed {
-        fields: Fields::VersionNegotiation {
-            dst_cid,
-            src_cid,
-            versions: Span {
-                start,
-                len: versions.len(),
-            },
+        kind: Kind::VersionNegotiation,
+        version: Version::NEGOTIATION,
+        dst_cid_len,
+        src_cid_len,
+        body: Span {
+            start,
+            len: versions.len(),
         },
         pn_offset: 0,
         len: r.buffer().len(),
@@ -330,8 +336,8 @@ fn parse_version_negotiation(r: &mut Reader<'_>) -> Result<Parsed, PacketDecodeE
 fn parse_retry(
     r: &mut Reader<'_>,
     version: Version,
-    dst_cid: ConnectionId,
-    src_cid: ConnectionId,
+    dst_cid_len: u8,
+    src_cid_len: u8,
 ) -> Result<Parsed, PacketDecodeError> {
     // RFC 9000 §17.2.5: Retry Token (..), Retry Integrity Tag (128); no
     // Length, so the packet takes the rest of the datagram.
@@ -340,15 +346,13 @@ fn parse_retry(
         .checked_sub(RETRY_INTEGRITY_TAG_LEN)
         .ok_or(PacketDecodeError::Truncated)?;
     let token = Span::read(r, token_len)?;
-    let integrity_tag = r.array()?;
+    r.bytes(RETRY_INTEGRITY_TAG_LEN)?;
     Ok(Parsed {
-        fields: Fields::Retry {
-            version,
-            dst_cid,
-            src_cid,
-            token,
-            integrity_tag,
-        },
+        kind: Kind::Retry,
+        version,
+        dst_cid_len,
+        src_cid_len,
+        body: token,
         pn_offset: 0,
         len: r.buffer().len(),
     })
@@ -546,6 +550,11 @@ impl<'a> OpenedPacket<'a> {
         self.unprotected.pn
     }
 
+    /// The Destination Connection ID.
+    pub fn dst_cid(&self) -> &[u8] {
+        self.parsed.dst_cid(self.buf)
+    }
+
     /// The key phase bit of a short header; `false` for long headers.
     pub fn key_phase(&self) -> bool {
         self.unprotected.key_phase()
@@ -626,13 +635,18 @@ impl<'a> Iterator for CoalescedPackets<'a> {
                 }
             };
         self.rest = rest;
-        let dcid = packet.parsed.v1_dst_cid();
-        match self.first_dcid {
-            None => self.first_dcid = dcid,
-            Some(first) if dcid != Some(first) => {
+        let v1_dcid = packet.parsed.has_v1_dst_cid();
+        match &self.first_dcid {
+            Some(first) if !v1_dcid || packet.dst_cid() != &first[..] => {
                 return Some(Err(PacketDecodeError::DcidMismatch))
             }
             Some(_) => {}
+            // The first packet: its DCID is kept only if another packet
+            // follows (only long headers with a Length field leave a rest).
+            None if v1_dcid && !self.rest.is_empty() => {
+                self.first_dcid = ConnectionId::new(packet.dst_cid()).ok();
+            }
+            None => {}
         }
         Some(Ok(packet))
     }
