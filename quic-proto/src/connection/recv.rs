@@ -316,9 +316,14 @@ impl Connection {
         let mut frames = 0usize;
         for frame in Frames::new(opened.payload()) {
             let result = frame.and_then(|f| {
-                f.ty().check_allowed(level)?;
-                ack_eliciting |= f.is_ack_eliciting();
-                non_probing |= !f.is_probing();
+                let ty = f.ty();
+                // 1-RTT packets may carry every frame type (RFC 9000 §12.4),
+                // and decoding has already rejected unknown types.
+                if level != Level::OneRtt {
+                    ty.check_allowed(level)?;
+                }
+                ack_eliciting |= ty.is_ack_eliciting();
+                non_probing |= !ty.is_probing();
                 frames += 1;
                 self.handle_frame(now, idx, opened.dst_cid(), f)
             });
