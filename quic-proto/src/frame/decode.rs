@@ -21,6 +21,7 @@ impl<'a> Frame<'a> {
     ///   range: FRAME_ENCODING_ERROR (RFC 9000 §19).
     ///
     /// On error `r` is left somewhere inside the bad frame; stop reading.
+    #[inline]
     pub fn decode(r: &mut Reader<'a>) -> Result<Self, TransportError> {
         let ty = match r.peek_u8() {
             // A one-byte varint, minimally encoded by construction: every
@@ -56,11 +57,18 @@ impl<'a> Frame<'a> {
         Ok(ty)
     }
 
+    /// The bulk of the frames, STREAM, is decoded inline in the caller's
+    /// loop; the others after a dispatch.
+    #[inline]
     fn decode_body(ty: FrameType, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        // The bulk of the frames: skip the dispatch below.
         if ty.is_stream() {
-            return Ok(Self::Stream(StreamFrame::decode(ty, r)?));
+            Ok(Self::Stream(StreamFrame::decode(ty, r)?))
+        } else {
+            Self::decode_other(ty, r)
         }
+    }
+
+    fn decode_other(ty: FrameType, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         Ok(match ty {
             FrameType::PADDING => Self::Padding {
                 len: 1 + skip_zeros(r)?,

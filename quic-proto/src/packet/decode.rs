@@ -191,7 +191,9 @@ impl Parsed {
     }
 }
 
-/// Parses the unprotected parts of the first packet in `buf`.
+/// Parses the unprotected parts of the first packet in `buf`. Inlined so
+/// that the short header, the common case, is parsed in registers.
+#[inline]
 fn parse(
     buf: &[u8],
     local_cid_len: usize,
@@ -200,17 +202,27 @@ fn parse(
     let mut r = Reader::new(buf);
     let first = r.u8()?;
     if first & FORM_BIT == 0 {
-        return parse_short(&mut r, first, local_cid_len, grease_quic_bit);
+        parse_short(&mut r, first, local_cid_len, grease_quic_bit)
+    } else {
+        parse_long(&mut r, first, grease_quic_bit)
     }
+}
+
+fn parse_long(
+    r: &mut Reader<'_>,
+    first: u8,
+    grease_quic_bit: bool,
+) -> Result<Parsed, PacketDecodeError> {
+    let buf = r.buffer();
     let version = Version(r.u32()?);
     if version == Version::NEGOTIATION {
-        return parse_version_negotiation(&mut r);
+        return parse_version_negotiation(r);
     }
     if !version.is_supported() {
         // RFC 8999 §5.1: only the invariants; CIDs up to 255 bytes. The
         // rest of the datagram is this packet's (its length is unknown).
-        let dst_cid_len = read_invariant_cid(&mut r)?;
-        let src_cid_len = read_invariant_cid(&mut r)?;
+        let dst_cid_len = read_invariant_cid(r)?;
+        let src_cid_len = read_invariant_cid(r)?;
         return Ok(Parsed {
             kind: Kind::UnsupportedVersion,
             version,
@@ -223,16 +235,16 @@ fn parse(
     }
     check_fixed_bit(first, grease_quic_bit)?;
     // RFC 9000 §17.2: v1 (and v2) CIDs over 20 bytes MUST be dropped.
-    let dst_cid_len = read_cid(&mut r)?;
-    let src_cid_len = read_cid(&mut r)?;
+    let dst_cid_len = read_cid(r)?;
+    let src_cid_len = read_cid(r)?;
     let ty = LongType::from_bits(first >> 4, version).ok_or(PacketDecodeError::Truncated)?;
     let token = match ty {
-        LongType::Retry => return parse_retry(&mut r, version, dst_cid_len, src_cid_len),
+        LongType::Retry => return parse_retry(r, version, dst_cid_len, src_cid_len),
         // RFC 9000 §17.2.2: Token Length (i), Token (..).
         LongType::Initial => {
             let len = r.varint_u64()?;
             let len = usize::try_from(len).map_err(|_| PacketDecodeError::Truncated)?;
-            Span::read(&mut r, len)?
+            Span::read(r, len)?
         }
         LongType::ZeroRtt | LongType::Handshake => Span::EMPTY,
     };
@@ -282,6 +294,7 @@ fn read_invariant_cid(r: &mut Reader<'_>) -> Result<u8, PacketDecodeError> {
     Ok(len)
 }
 
+#[inline]
 fn parse_short(
     r: &mut Reader<'_>,
     first: u8,
@@ -378,6 +391,7 @@ impl<'a> PartialPacket<'a> {
     /// zero fixed bit (RFC 9287). Only the parts without header protection
     /// are read; for versions this implementation does not speak only the
     /// RFC 8999 invariants are.
+    #[inline]
     pub fn decode(
         datagram: &'a mut [u8],
         local_cid_len: usize,
@@ -443,6 +457,7 @@ impl<'a> PartialPacket<'a> {
     /// Removes header protection in place and recovers the packet number,
     /// given the largest packet number received in an authenticated packet
     /// of this space (RFC 9001 §5.4, RFC 9000 Appendix A.3).
+    #[inline]
     pub fn remove_header_protection(
         self,
         largest_received: Option<u64>,
@@ -510,6 +525,7 @@ impl<'a> UnprotectedPacket<'a> {
     /// Decrypts the payload in place and authenticates the packet; then
     /// checks the reserved bits (RFC 9000 §17.2: non-zero is a
     /// PROTOCOL_VIOLATION, but only once the packet is authentic).
+    #[inline]
     pub fn decrypt(
         self,
         packet_key: &dyn PacketKey,
@@ -621,6 +637,7 @@ impl<'a> CoalescedPackets<'a> {
 impl<'a> Iterator for CoalescedPackets<'a> {
     type Item = Result<PartialPacket<'a>, PacketDecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done || self.rest.is_empty() {
             return None;
