@@ -25,16 +25,8 @@ struct Span {
 }
 
 impl Span {
-    const EMPTY: Self = Self { start: 0, len: 0 };
-
-    fn read(r: &mut Reader<'_>, len: usize) -> Result<Self, PacketDecodeError> {
-        let start = r.position();
-        r.bytes(len)?;
-        Ok(Self { start, len })
-    }
-
-    /// The bytes; spans are only built from bytes the reader has seen, so
-    /// the fallback is unreachable.
+    /// The bytes; the fallback is for spans past the end, which the parser
+    /// never makes.
     fn get(self, buf: &[u8]) -> &[u8] {
         buf.get(self.start..self.start + self.len).unwrap_or(&[])
     }
@@ -43,114 +35,114 @@ impl Span {
 /// What the first byte and the version make a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    /// Initial, 0-RTT or Handshake.
-    Protected(LongType),
+    Initial,
+    ZeroRtt,
+    Handshake,
     Retry,
-    /// 1-RTT; the spin bit is not header-protected.
-    Short { spin: bool },
+    /// 1-RTT.
+    Short,
     VersionNegotiation,
     UnsupportedVersion,
 }
 
+impl Kind {
+    const fn long(ty: LongType) -> Self {
+        match ty {
+            LongType::Initial => Self::Initial,
+            LongType::ZeroRtt => Self::ZeroRtt,
+            LongType::Handshake => Self::Handshake,
+            LongType::Retry => Self::Retry,
+        }
+    }
+}
+
 /// Where the Destination Connection ID starts: after the first byte in a
-/// short header, after the first byte, version and DCID length in a long
-/// one (RFC 8999 §5). The Source Connection ID follows the DCID and its
-/// one-byte length.
+/// short header; after the first byte, the version and the DCID length in a
+/// long one (RFC 8999 §5). The Source Connection ID's length byte follows
+/// the DCID.
 const SHORT_DCID_START: usize = 1;
 const LONG_DCID_START: usize = 6;
 
-/// A parsed first packet. The connection IDs are not copied out: they stay
-/// in the packet's bytes, found by their lengths.
+/// A parsed first packet, small enough to travel in registers: only what
+/// the receive path needs per packet. The rest of the header (version,
+/// SCID, token, version list) lies in the packet's bytes at offsets the
+/// parser has checked, and [`Parsed::header`] reads it from there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Parsed {
     kind: Kind,
-    /// The version field; unused for short headers.
-    version: Version,
+    /// At most 20 for v1/v2 kinds (checked); any length for the others.
     dst_cid_len: u8,
-    /// Zero for short headers.
-    src_cid_len: u8,
-    /// The token of an Initial or Retry; the version list of a Version
-    /// Negotiation packet; empty otherwise. A Retry's integrity tag follows
-    /// its token.
-    body: Span,
     /// Where the packet number starts (0 if it has none).
     pn_offset: usize,
-    /// The packet's length within the datagram.
-    len: usize,
 }
 
 impl Parsed {
+    /// The header, read from the packet's bytes `buf` (which the parser
+    /// has checked, so the fallbacks are unreachable).
     fn header<'b>(&self, buf: &'b [u8], key_phase: bool) -> Header<'b> {
-        let version = self.version;
-        // The v1/v2 kinds checked both lengths against the maximum when
-        // parsed, so the fallbacks are unreachable.
         let v1_cid = |s: &[u8]| ConnectionId::new(s).unwrap_or(ConnectionId::EMPTY);
+        let version = self.version(buf).unwrap_or(Version(0));
+        let dst_cid = self.dst_cid(buf);
+        let src_cid = self.src_cid(buf);
+        let rest = self.after_cids(buf);
         match self.kind {
-            Kind::Protected(ty) => {
-                let dst_cid = v1_cid(self.dst_cid(buf));
-                let src_cid = v1_cid(self.src_cid(buf));
-                match ty {
-                    LongType::Initial => Header::Initial {
-                        version,
-                        dst_cid,
-                        src_cid,
-                        token: self.body.get(buf),
-                    },
-                    LongType::ZeroRtt => Header::ZeroRtt {
-                        version,
-                        dst_cid,
-                        src_cid,
-                    },
-                    // Retry is never parsed into `Protected`.
-                    LongType::Handshake | LongType::Retry => Header::Handshake {
-                        version,
-                        dst_cid,
-                        src_cid,
-                    },
+            Kind::Initial => {
+                // RFC 9000 §17.2.2: Token Length (i), Token (..).
+                let mut r = Reader::new(rest);
+                Header::Initial {
+                    version,
+                    dst_cid: v1_cid(dst_cid),
+                    src_cid: v1_cid(src_cid),
+                    token: r.varint_prefixed().unwrap_or(&[]),
                 }
             }
+            Kind::ZeroRtt => Header::ZeroRtt {
+                version,
+                dst_cid: v1_cid(dst_cid),
+                src_cid: v1_cid(src_cid),
+            },
+            Kind::Handshake => Header::Handshake {
+                version,
+                dst_cid: v1_cid(dst_cid),
+                src_cid: v1_cid(src_cid),
+            },
             Kind::Retry => {
-                let tag_start = self.body.start + self.body.len;
-                let integrity_tag = buf
-                    .get(tag_start..)
-                    .and_then(|tag| tag.try_into().ok())
-                    .unwrap_or([0; RETRY_INTEGRITY_TAG_LEN]);
+                // RFC 9000 §17.2.5: Retry Token (..), Retry Integrity Tag.
+                let split = rest.len().saturating_sub(RETRY_INTEGRITY_TAG_LEN);
+                let (token, tag) = rest.split_at(split);
                 Header::Retry {
                     version,
-                    dst_cid: v1_cid(self.dst_cid(buf)),
-                    src_cid: v1_cid(self.src_cid(buf)),
-                    token: self.body.get(buf),
-                    integrity_tag,
+                    dst_cid: v1_cid(dst_cid),
+                    src_cid: v1_cid(src_cid),
+                    token,
+                    integrity_tag: tag.try_into().unwrap_or([0; RETRY_INTEGRITY_TAG_LEN]),
                 }
             }
-            Kind::Short { spin } => Header::Short {
-                spin,
+            Kind::Short => Header::Short {
+                // Not header-protected: still as received.
+                spin: buf.first().is_some_and(|&b| b & SPIN_BIT != 0),
                 key_phase,
-                dst_cid: v1_cid(self.dst_cid(buf)),
+                dst_cid: v1_cid(dst_cid),
             },
             Kind::VersionNegotiation => Header::VersionNegotiation {
-                dst_cid: self.dst_cid(buf),
-                src_cid: self.src_cid(buf),
+                dst_cid,
+                src_cid,
                 // Checked to be a multiple of 4 when parsed.
-                versions: VersionList::new(self.body.get(buf)).unwrap_or(VersionList::EMPTY),
+                versions: VersionList::new(rest).unwrap_or(VersionList::EMPTY),
             },
             Kind::UnsupportedVersion => Header::UnsupportedVersion {
                 version,
-                dst_cid: self.dst_cid(buf),
-                src_cid: self.src_cid(buf),
+                dst_cid,
+                src_cid,
             },
-        }
-    }
-
-    fn dst_cid_start(&self) -> usize {
-        match self.kind {
-            Kind::Short { .. } => SHORT_DCID_START,
-            _ => LONG_DCID_START,
         }
     }
 
     fn dst_cid<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
-        let start = self.dst_cid_start();
+        let start = match self.kind {
+            Kind::Short => SHORT_DCID_START,
+            _ => LONG_DCID_START,
+        };
         Span {
             start,
             len: self.dst_cid_len.into(),
@@ -158,47 +150,69 @@ impl Parsed {
         .get(buf)
     }
 
+    /// Where a long header's SCID length byte is.
+    fn src_cid_len_at(&self) -> usize {
+        LONG_DCID_START + usize::from(self.dst_cid_len)
+    }
+
+    /// The SCID of a long header; empty for short headers.
     fn src_cid<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        if self.kind == Kind::Short {
+            return &[];
+        }
+        let at = self.src_cid_len_at();
+        let len = buf.get(at).copied().unwrap_or(0);
         Span {
-            start: LONG_DCID_START + usize::from(self.dst_cid_len) + 1,
-            len: self.src_cid_len.into(),
+            start: at + 1,
+            len: len.into(),
         }
         .get(buf)
     }
 
+    /// What follows a long header's connection IDs, to the packet's end.
+    fn after_cids<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        let start = self.src_cid_len_at() + 1 + self.src_cid(buf).len();
+        buf.get(start..).unwrap_or(&[])
+    }
+
     fn level(&self) -> Option<Level> {
         match self.kind {
-            Kind::Protected(ty) => ty.level(),
-            Kind::Short { .. } => Some(Level::OneRtt),
+            Kind::Initial => Some(Level::Initial),
+            Kind::ZeroRtt => Some(Level::ZeroRtt),
+            Kind::Handshake => Some(Level::Handshake),
+            Kind::Short => Some(Level::OneRtt),
             _ => None,
         }
     }
 
-    fn version(&self) -> Option<Version> {
-        match self.kind {
-            Kind::Short { .. } => None,
-            _ => Some(self.version),
+    /// The version field of a long header.
+    fn version(&self, buf: &[u8]) -> Option<Version> {
+        if self.kind == Kind::Short {
+            return None;
         }
+        let bytes = buf.get(1..5)?.try_into().ok()?;
+        Some(Version(u32::from_be_bytes(bytes)))
     }
 
     /// Whether the DCID is a v1/v2 connection ID, which coalesced packets
     /// are compared by.
     fn has_v1_dst_cid(&self) -> bool {
-        matches!(
+        !matches!(
             self.kind,
-            Kind::Protected(_) | Kind::Retry | Kind::Short { .. }
+            Kind::VersionNegotiation | Kind::UnsupportedVersion
         )
     }
 }
 
-/// Parses the unprotected parts of the first packet in `buf`. Inlined so
-/// that the short header, the common case, is parsed in registers.
+/// Parses the unprotected parts of the first packet in `buf`; returns them
+/// and the packet's length. Inlined so that the short header, the common
+/// case, is parsed in registers.
 #[inline]
 fn parse(
     buf: &[u8],
     local_cid_len: usize,
     grease_quic_bit: bool,
-) -> Result<Parsed, PacketDecodeError> {
+) -> Result<(Parsed, usize), PacketDecodeError> {
     let mut r = Reader::new(buf);
     let first = r.u8()?;
     if first & FORM_BIT == 0 {
@@ -212,8 +226,7 @@ fn parse_long(
     r: &mut Reader<'_>,
     first: u8,
     grease_quic_bit: bool,
-) -> Result<Parsed, PacketDecodeError> {
-    let buf = r.buffer();
+) -> Result<(Parsed, usize), PacketDecodeError> {
     let version = Version(r.u32()?);
     if version == Version::NEGOTIATION {
         return parse_version_negotiation(r);
@@ -222,49 +235,43 @@ fn parse_long(
         // RFC 8999 §5.1: only the invariants; CIDs up to 255 bytes. The
         // rest of the datagram is this packet's (its length is unknown).
         let dst_cid_len = read_invariant_cid(r)?;
-        let src_cid_len = read_invariant_cid(r)?;
-        return Ok(Parsed {
+        read_invariant_cid(r)?;
+        let parsed = Parsed {
             kind: Kind::UnsupportedVersion,
-            version,
             dst_cid_len,
-            src_cid_len,
-            body: Span::EMPTY,
             pn_offset: 0,
-            len: buf.len(),
-        });
+        };
+        return Ok((parsed, r.buffer().len()));
     }
     check_fixed_bit(first, grease_quic_bit)?;
     // RFC 9000 §17.2: v1 (and v2) CIDs over 20 bytes MUST be dropped.
     let dst_cid_len = read_cid(r)?;
-    let src_cid_len = read_cid(r)?;
+    read_cid(r)?;
     let ty = LongType::from_bits(first >> 4, version).ok_or(PacketDecodeError::Truncated)?;
-    let token = match ty {
-        LongType::Retry => return parse_retry(r, version, dst_cid_len, src_cid_len),
+    match ty {
+        LongType::Retry => return parse_retry(r, dst_cid_len),
         // RFC 9000 §17.2.2: Token Length (i), Token (..).
         LongType::Initial => {
             let len = r.varint_u64()?;
             let len = usize::try_from(len).map_err(|_| PacketDecodeError::Truncated)?;
-            Span::read(r, len)?
+            r.bytes(len)?;
         }
-        LongType::ZeroRtt | LongType::Handshake => Span::EMPTY,
-    };
+        LongType::ZeroRtt | LongType::Handshake => {}
+    }
     // RFC 9000 §17.2: Length covers the packet number and the payload.
     let length = r.varint_u64()?;
     let pn_offset = r.position();
     let len = usize::try_from(length)
         .ok()
         .and_then(|l| l.checked_add(pn_offset))
-        .filter(|&end| end <= buf.len())
+        .filter(|&end| end <= r.buffer().len())
         .ok_or(PacketDecodeError::LengthOutOfBounds)?;
-    Ok(Parsed {
-        kind: Kind::Protected(ty),
-        version,
+    let parsed = Parsed {
+        kind: Kind::long(ty),
         dst_cid_len,
-        src_cid_len,
-        body: token,
         pn_offset,
-        len,
-    })
+    };
+    Ok((parsed, len))
 }
 
 /// RFC 9000 §17.2, §17.3.1: a zero fixed bit is invalid in v1/v2 unless the
@@ -300,75 +307,51 @@ fn parse_short(
     first: u8,
     local_cid_len: usize,
     grease_quic_bit: bool,
-) -> Result<Parsed, PacketDecodeError> {
-    if local_cid_len > ConnectionId::MAX_LEN {
-        return Err(PacketDecodeError::InvalidLocalCidLength);
-    }
-    check_fixed_bit(first, grease_quic_bit)?;
+) -> Result<(Parsed, usize), PacketDecodeError> {
     // RFC 9000 §17.3.1: the DCID length is known only to the receiver.
+    let dst_cid_len = u8::try_from(local_cid_len)
+        .ok()
+        .filter(|&l| usize::from(l) <= ConnectionId::MAX_LEN)
+        .ok_or(PacketDecodeError::InvalidLocalCidLength)?;
+    check_fixed_bit(first, grease_quic_bit)?;
     r.bytes(local_cid_len)?;
-    Ok(Parsed {
-        kind: Kind::Short {
-            spin: first & SPIN_BIT != 0,
-        },
-        version: Version(0),
-        // At most `ConnectionId::MAX_LEN`, checked above.
-        dst_cid_len: local_cid_len as u8,
-        src_cid_len: 0,
-        body: Span::EMPTY,
+    let parsed = Parsed {
+        kind: Kind::Short,
+        dst_cid_len,
         pn_offset: r.position(),
-        // A short header packet runs to the end of the datagram (§12.2).
-        len: r.buffer().len(),
-    })
+    };
+    // A short header packet runs to the end of the datagram (§12.2).
+    Ok((parsed, r.buffer().len()))
 }
 
-fn parse_version_negotiation(r: &mut Reader<'_>) -> Result<Parsed, PacketDecodeError> {
+fn parse_version_negotiation(r: &mut Reader<'_>) -> Result<(Parsed, usize), PacketDecodeError> {
     // RFC 9000 §17.2.1: the Unused bits, including the fixed bit, are
     // ignored; the packet takes the whole datagram.
     let dst_cid_len = read_invariant_cid(r)?;
-    let src_cid_len = read_invariant_cid(r)?;
-    let start = r.position();
-    let versions = r.rest();
-    if versions.len() % 4 != 0 {
+    read_invariant_cid(r)?;
+    if r.rest().len() % 4 != 0 {
         return Err(PacketDecodeError::MalformedVersionList);
     }
-    Ok(Parsed {
+    let parsed = Parsed {
         kind: Kind::VersionNegotiation,
-        version: Version::NEGOTIATION,
         dst_cid_len,
-        src_cid_len,
-        body: Span {
-            start,
-            len: versions.len(),
-        },
         pn_offset: 0,
-        len: r.buffer().len(),
-    })
+    };
+    Ok((parsed, r.buffer().len()))
 }
 
-fn parse_retry(
-    r: &mut Reader<'_>,
-    version: Version,
-    dst_cid_len: u8,
-    src_cid_len: u8,
-) -> Result<Parsed, PacketDecodeError> {
+fn parse_retry(r: &mut Reader<'_>, dst_cid_len: u8) -> Result<(Parsed, usize), PacketDecodeError> {
     // RFC 9000 §17.2.5: Retry Token (..), Retry Integrity Tag (128); no
     // Length, so the packet takes the rest of the datagram.
-    let token_len = r
-        .remaining()
-        .checked_sub(RETRY_INTEGRITY_TAG_LEN)
-        .ok_or(PacketDecodeError::Truncated)?;
-    let token = Span::read(r, token_len)?;
-    r.bytes(RETRY_INTEGRITY_TAG_LEN)?;
-    Ok(Parsed {
+    if r.remaining() < RETRY_INTEGRITY_TAG_LEN {
+        return Err(PacketDecodeError::Truncated);
+    }
+    let parsed = Parsed {
         kind: Kind::Retry,
-        version,
         dst_cid_len,
-        src_cid_len,
-        body: token,
         pn_offset: 0,
-        len: r.buffer().len(),
-    })
+    };
+    Ok((parsed, r.buffer().len()))
 }
 
 /// The first packet of a datagram, header parsed, protection still on. The
@@ -397,12 +380,12 @@ impl<'a> PartialPacket<'a> {
         local_cid_len: usize,
         grease_quic_bit: bool,
     ) -> Result<(Self, &'a mut [u8]), PacketDecodeError> {
-        let parsed = parse(datagram, local_cid_len, grease_quic_bit)?;
-        if parsed.len > datagram.len() {
+        let (parsed, len) = parse(datagram, local_cid_len, grease_quic_bit)?;
+        if len > datagram.len() {
             // `parse` bounds the length by the datagram; kept for safety.
             return Err(PacketDecodeError::LengthOutOfBounds);
         }
-        let (buf, rest) = datagram.split_at_mut(parsed.len);
+        let (buf, rest) = datagram.split_at_mut(len);
         Ok((Self { buf, parsed }, rest))
     }
 
@@ -420,7 +403,7 @@ impl<'a> PartialPacket<'a> {
 
     /// The version field; `None` for short headers.
     pub fn version(&self) -> Option<Version> {
-        self.parsed.version()
+        self.parsed.version(self.buf)
     }
 
     /// The Destination Connection ID, for routing.
