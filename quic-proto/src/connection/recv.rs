@@ -198,22 +198,20 @@ impl Connection {
     /// (anything else unprotected is dropped).
     fn handle_unprotected(&mut self, now: Instant, packet: &PartialPacket<'_>) {
         match packet.header() {
+            // RFC 9000 §6.2: a client that receives a VN listing none of
+            // its versions abandons the attempt; one listing its own
+            // version, or arriving after any valid packet, is ignored. A
+            // DCID longer than v1 allows cannot echo our SCID.
             Header::VersionNegotiation {
                 dst_cid, versions, ..
-            } => {
-                // RFC 9000 §6.2: a client that receives a VN listing none of
-                // its versions abandons the attempt; one listing its own
-                // version, or arriving after any valid packet, is ignored.
-                // A DCID longer than v1 allows cannot echo our SCID.
-                if self.side.is_client()
-                    && dst_cid.len() <= ConnectionId::MAX_LEN
-                    && self.stats.packets_received == 0
-                    && !versions.contains(self.version)
-                {
-                    self.report_closed(ConnectionError::VersionMismatch);
-                    self.state = State::Drained;
-                    self.events.drained = true;
-                }
+            } if self.side.is_client()
+                && dst_cid.len() <= ConnectionId::MAX_LEN
+                && self.stats.packets_received == 0
+                && !versions.contains(self.version) =>
+            {
+                self.report_closed(ConnectionError::VersionMismatch);
+                self.state = State::Drained;
+                self.events.drained = true;
             }
             Header::Retry { .. } => self.handle_retry(now, packet),
             _ => {}

@@ -27,7 +27,8 @@ impl<'a> Frame<'a> {
             // A one-byte varint, minimally encoded by construction: every
             // known frame type.
             Some(b) if b < 0x40 => {
-                r.u8().map_err(|_| TransportError::frame_encoding("truncated frame type"))?;
+                r.u8()
+                    .map_err(|_| TransportError::frame_encoding("truncated frame type"))?;
                 FrameType(b.into())
             }
             _ => Self::decode_type(r)?,
