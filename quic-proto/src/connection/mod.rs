@@ -496,8 +496,6 @@ pub struct Connection {
     remote_cids: RemoteCids,
     /// Where new local connection IDs come from.
     cid_gen: CidGen,
-    /// The DCID of the packet being processed (RFC 9000 §19.16).
-    packet_dcid: ConnectionId,
     /// The DCID of the client's first Initial (RFC 9000 §7.3).
     original_dcid: ConnectionId,
     /// The SCID of the Retry we received or sent.
@@ -709,7 +707,6 @@ impl Connection {
                 key: p.reset_key.clone(),
                 len: p.local_cid.len(),
             },
-            packet_dcid: p.local_cid,
             original_dcid: p.original_dcid,
             retry_scid: p.retry_scid,
             token: Vec::new(),

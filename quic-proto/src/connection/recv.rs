@@ -173,10 +173,6 @@ impl Connection {
         // another DCID than the first.
         for packet in CoalescedPackets::new(data, self.local_cid.len(), false) {
             let Ok(packet) = packet else { break };
-            let Ok(dcid) = ConnectionId::new(packet.dst_cid()) else {
-                continue;
-            };
-            self.packet_dcid = dcid;
             authenticated |= self.handle_packet(now, remote, ecn, packet, datagram_len);
             if self.is_closed() {
                 return;
@@ -200,37 +196,21 @@ impl Connection {
         packet: PartialPacket<'_>,
         datagram_len: usize,
     ) -> bool {
-        match packet.header() {
-            Header::VersionNegotiation { versions, .. } => {
-                // RFC 9000 §6.2: a client that receives a VN listing none of
-                // its versions abandons the attempt; one listing its own
-                // version, or arriving after any valid packet, is ignored.
-                if self.side.is_client()
-                    && self.stats.packets_received == 0
-                    && !versions.contains(self.version)
-                {
-                    self.report_closed(ConnectionError::VersionMismatch);
-                    self.state = State::Drained;
-                    self.events.drained = true;
-                }
-                return false;
-            }
-            Header::Retry { .. } => {
-                self.handle_retry(now, &packet);
-                return false;
-            }
-            _ => {}
-        }
+        let Some(level) = packet.level() else {
+            self.handle_unprotected(now, &packet);
+            return false;
+        };
         if packet.version().is_some_and(|v| v != self.version) {
             return false;
         }
-        let Some(level) = packet.level() else {
-            return false;
-        };
-        if let Header::Initial { token, .. } = packet.header() {
+        if level == Level::Initial {
             // RFC 9000 §14.1: a server MUST discard an Initial in a datagram
             // smaller than 1200 bytes. RFC 9000 §17.2.2: a server's Initial
             // carries no token; a client discards one that does.
+            let token = match packet.header() {
+                Header::Initial { token, .. } => token,
+                _ => &[],
+            };
             if (self.side.is_server() && datagram_len < super::MIN_INITIAL_SIZE)
                 || (self.side.is_client() && !token.is_empty())
             {
@@ -256,7 +236,7 @@ impl Connection {
                 return false;
             }
         }
-        let Some((pn, non_probing)) = self.open(now, idx, packet, ecn) else {
+        let Some((pn, non_probing)) = self.open(now, idx, level, packet, ecn) else {
             return false;
         };
         // RFC 9000 §9.3: the highest-numbered non-probing packet from a new
@@ -273,19 +253,49 @@ impl Connection {
         true
     }
 
+    /// A packet without packet protection: Version Negotiation or Retry
+    /// (anything else unprotected is dropped).
+    fn handle_unprotected(&mut self, now: Instant, packet: &PartialPacket<'_>) {
+        match packet.header() {
+            // RFC 9000 §6.2: a client that receives a VN listing none of
+            // its versions abandons the attempt; one listing its own
+            // version, or arriving after any valid packet, is ignored. A
+            // DCID longer than v1 allows cannot echo our SCID.
+            Header::VersionNegotiation {
+                dst_cid, versions, ..
+            } if self.side.is_client()
+                && dst_cid.len() <= ConnectionId::MAX_LEN
+                && self.stats.packets_received == 0
+                && !versions.contains(self.version) =>
+            {
+                self.report_closed(ConnectionError::VersionMismatch);
+                self.state = State::Drained;
+                self.events.drained = true;
+            }
+            Header::Retry { .. } => self.handle_retry(now, packet),
+            _ => {}
+        }
+    }
+
     /// Removes protection and processes the frames; returns the packet
     /// number if the packet was authentic and processed.
     fn open(
         &mut self,
         now: Instant,
         idx: usize,
+        level: Level,
         packet: PartialPacket<'_>,
         ecn: Option<EcnCodepoint>,
     ) -> Option<(u64, bool)> {
-        let level = packet.level()?;
-        let src_cid = match packet.header() {
-            Header::Initial { src_cid, .. } | Header::Handshake { src_cid, .. } => Some(src_cid),
-            _ => None,
+        // RFC 9000 §7.2: the client adopts the server's SCID from its first
+        // Initial as its DCID (below, once the packet is authentic).
+        let server_scid = if self.side.is_client() && level == Level::Initial {
+            match packet.header() {
+                Header::Initial { src_cid, .. } => Some(src_cid),
+                _ => None,
+            }
+        } else {
+            None
         };
         let largest = self.spaces.get(idx)?.ack.largest_received();
         let pto = self.pto_base();
@@ -345,10 +355,8 @@ impl Connection {
         if self.spaces.get(idx)?.ack.is_duplicate(pn) {
             return None;
         }
-        // RFC 9000 §7.2: the client adopts the server's SCID from its first
-        // Initial as its DCID.
         if self.side.is_client() && level == Level::Initial && !self.got_server_initial {
-            if let Some(src) = src_cid {
+            if let Some(src) = server_scid {
                 self.remote_cids.update_initial(src);
             }
             self.got_server_initial = true;
@@ -365,11 +373,16 @@ impl Connection {
         let mut frames = 0usize;
         for frame in Frames::new(opened.payload()) {
             let result = frame.and_then(|f| {
-                f.ty().check_allowed(level)?;
-                ack_eliciting |= f.is_ack_eliciting();
-                non_probing |= !f.is_probing();
+                let ty = f.ty();
+                // 1-RTT packets may carry every frame type (RFC 9000 §12.4),
+                // and decoding has already rejected unknown types.
+                if level != Level::OneRtt {
+                    ty.check_allowed(level)?;
+                }
+                ack_eliciting |= ty.is_ack_eliciting();
+                non_probing |= !ty.is_probing();
                 frames += 1;
-                self.handle_frame(now, idx, f)
+                self.handle_frame(now, idx, opened.dst_cid(), f)
             });
             if let Err(e) = result {
                 self.protocol_error(now, e);
@@ -478,6 +491,7 @@ impl Connection {
         &mut self,
         now: Instant,
         idx: usize,
+        packet_dcid: &[u8],
         frame: Frame<'_>,
     ) -> Result<(), TransportError> {
         use crate::coding::Encode;
@@ -510,13 +524,15 @@ impl Connection {
             }
             Frame::NewConnectionId(f) => self.remote_cids.on_new_connection_id(&f)?,
             Frame::RetireConnectionId { sequence } => {
+                // Our connection IDs are v1 ones, so the fallback is
+                // unreachable.
+                let packet_dcid = ConnectionId::new(packet_dcid).unwrap_or(ConnectionId::EMPTY);
                 let Self {
                     local_cids,
                     cid_gen,
-                    packet_dcid,
                     ..
                 } = self;
-                local_cids.on_retire_connection_id(sequence, packet_dcid, cid_gen)?;
+                local_cids.on_retire_connection_id(sequence, &packet_dcid, cid_gen)?;
             }
             Frame::PathChallenge(data) => {
                 if self.path_responses.len() < MAX_PATH_RESPONSES {

@@ -42,7 +42,7 @@ use crate::packet::{
     encode_retry, encode_version_negotiation, potential_stateless_reset, write_stateless_reset,
     Header, PartialPacket, MIN_STATELESS_RESET_LEN,
 };
-use crate::{ConnectionId, StatelessResetToken, Version};
+use crate::{ConnectionId, Level, StatelessResetToken, Version};
 
 use self::token::TokenKey;
 
@@ -707,6 +707,13 @@ impl Endpoint {
     fn classify(&self, now: Instant, remote: SocketAddr, datagram: &mut [u8]) -> Option<Route> {
         let (packet, _) = PartialPacket::decode(datagram, self.config.local_cid_len, false).ok()?;
         let dcid = ConnectionId::new(packet.dst_cid()).ok();
+        if packet.level() == Some(Level::OneRtt) {
+            // A short header: no more to read than the DCID.
+            return Some(Route {
+                dcid,
+                kind: RouteKind::Short,
+            });
+        }
         let kind = match packet.header() {
             Header::UnsupportedVersion {
                 dst_cid, src_cid, ..

@@ -21,7 +21,25 @@ impl<'a> Frame<'a> {
     ///   range: FRAME_ENCODING_ERROR (RFC 9000 §19).
     ///
     /// On error `r` is left somewhere inside the bad frame; stop reading.
+    #[inline]
     pub fn decode(r: &mut Reader<'a>) -> Result<Self, TransportError> {
+        let ty = match r.peek_u8() {
+            // A one-byte varint, minimally encoded by construction: every
+            // known frame type.
+            Some(b) if b < 0x40 => {
+                r.u8()
+                    .map_err(|_| TransportError::frame_encoding("truncated frame type"))?;
+                FrameType(b.into())
+            }
+            _ => Self::decode_type(r)?,
+        };
+        Self::decode_body(ty, r).map_err(|e| TransportError::from_frame_decode(ty, e))
+    }
+
+    /// Reads a frame type of any length: unknown, or known but not in its
+    /// shortest encoding.
+    #[cold]
+    fn decode_type(r: &mut Reader<'a>) -> Result<FrameType, TransportError> {
         let start = r.position();
         let ty = r
             .varint()
@@ -37,10 +55,21 @@ impl<'a> Frame<'a> {
                     .with_frame(ty),
             );
         }
-        Self::decode_body(ty, r).map_err(|e| TransportError::from_frame_decode(ty, e))
+        Ok(ty)
     }
 
+    /// The bulk of the frames, STREAM, is decoded inline in the caller's
+    /// loop; the others after a dispatch.
+    #[inline]
     fn decode_body(ty: FrameType, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        if ty.is_stream() {
+            Ok(Self::Stream(StreamFrame::decode(ty, r)?))
+        } else {
+            Self::decode_other(ty, r)
+        }
+    }
+
+    fn decode_other(ty: FrameType, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         Ok(match ty {
             FrameType::PADDING => Self::Padding {
                 len: 1 + skip_zeros(r)?,
@@ -60,7 +89,6 @@ impl<'a> Frame<'a> {
             FrameType::NEW_TOKEN => Self::NewToken {
                 token: new_token(r)?,
             },
-            t if t.is_stream() => Self::Stream(StreamFrame::decode(ty, r)?),
             FrameType::MAX_DATA => Self::MaxData { max: r.varint()? },
             FrameType::MAX_STREAM_DATA => Self::MaxStreamData {
                 id: stream_id(r)?,

@@ -27,6 +27,7 @@ pub struct StreamFrame<'a> {
 
 impl<'a> StreamFrame<'a> {
     /// Decodes the body of a STREAM frame of type `ty` (0x08..=0x0f).
+    #[inline]
     pub(super) fn decode(ty: FrameType, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let id = StreamId::from_varint(r.varint()?);
         let offset = if ty.0 & FrameType::STREAM_OFF_BIT != 0 {

@@ -25,236 +25,253 @@ struct Span {
 }
 
 impl Span {
-    fn read(r: &mut Reader<'_>, len: usize) -> Result<Self, PacketDecodeError> {
-        let start = r.position();
-        r.bytes(len)?;
-        Ok(Self { start, len })
-    }
-
-    /// The bytes; spans are only built from bytes the reader has seen, so
-    /// the fallback is unreachable.
+    /// The bytes; the fallback is for spans past the end, which the parser
+    /// never makes.
     fn get(self, buf: &[u8]) -> &[u8] {
         buf.get(self.start..self.start + self.len).unwrap_or(&[])
     }
 }
 
-/// The header fields that are not header-protected, as parsed.
+/// What the first byte and the version make a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fields {
-    /// Initial, 0-RTT or Handshake (token empty except for Initial).
-    Protected {
-        ty: LongType,
-        version: Version,
-        dst_cid: ConnectionId,
-        src_cid: ConnectionId,
-        token: Span,
-    },
-    Retry {
-        version: Version,
-        dst_cid: ConnectionId,
-        src_cid: ConnectionId,
-        token: Span,
-        integrity_tag: [u8; RETRY_INTEGRITY_TAG_LEN],
-    },
-    Short {
-        spin: bool,
-        dst_cid: ConnectionId,
-    },
-    VersionNegotiation {
-        dst_cid: Span,
-        src_cid: Span,
-        versions: Span,
-    },
-    UnsupportedVersion {
-        version: Version,
-        dst_cid: Span,
-        src_cid: Span,
-    },
+enum Kind {
+    Initial,
+    ZeroRtt,
+    Handshake,
+    Retry,
+    /// 1-RTT.
+    Short,
+    VersionNegotiation,
+    UnsupportedVersion,
 }
 
-/// A parsed first packet: its fields, where its packet number starts (0 if
-/// it has none) and its length within the datagram.
+impl Kind {
+    const fn long(ty: LongType) -> Self {
+        match ty {
+            LongType::Initial => Self::Initial,
+            LongType::ZeroRtt => Self::ZeroRtt,
+            LongType::Handshake => Self::Handshake,
+            LongType::Retry => Self::Retry,
+        }
+    }
+}
+
+/// Where the Destination Connection ID starts: after the first byte in a
+/// short header; after the first byte, the version and the DCID length in a
+/// long one (RFC 8999 §5). The Source Connection ID's length byte follows
+/// the DCID.
+const SHORT_DCID_START: usize = 1;
+const LONG_DCID_START: usize = 6;
+
+/// A parsed first packet, small enough to travel in registers: only what
+/// the receive path needs per packet. The rest of the header (version,
+/// SCID, token, version list) lies in the packet's bytes at offsets the
+/// parser has checked, and [`Parsed::header`] reads it from there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Parsed {
-    fields: Fields,
+    kind: Kind,
+    /// At most 20 for v1/v2 kinds (checked); any length for the others.
+    dst_cid_len: u8,
+    /// Where the packet number starts (0 if it has none).
     pn_offset: usize,
-    len: usize,
 }
 
 impl Parsed {
+    /// The header, read from the packet's bytes `buf` (which the parser
+    /// has checked, so the fallbacks are unreachable).
     fn header<'b>(&self, buf: &'b [u8], key_phase: bool) -> Header<'b> {
-        match self.fields {
-            Fields::Protected {
-                ty,
+        let v1_cid = |s: &[u8]| ConnectionId::new(s).unwrap_or(ConnectionId::EMPTY);
+        let version = self.version(buf).unwrap_or(Version(0));
+        let dst_cid = self.dst_cid(buf);
+        let src_cid = self.src_cid(buf);
+        let rest = self.after_cids(buf);
+        match self.kind {
+            Kind::Initial => {
+                // RFC 9000 §17.2.2: Token Length (i), Token (..).
+                let mut r = Reader::new(rest);
+                Header::Initial {
+                    version,
+                    dst_cid: v1_cid(dst_cid),
+                    src_cid: v1_cid(src_cid),
+                    token: r.varint_prefixed().unwrap_or(&[]),
+                }
+            }
+            Kind::ZeroRtt => Header::ZeroRtt {
                 version,
-                dst_cid,
-                src_cid,
-                token,
-            } => match ty {
-                LongType::Initial => Header::Initial {
-                    version,
-                    dst_cid,
-                    src_cid,
-                    token: token.get(buf),
-                },
-                LongType::ZeroRtt => Header::ZeroRtt {
-                    version,
-                    dst_cid,
-                    src_cid,
-                },
-                // Retry is never parsed into `Protected`.
-                LongType::Handshake | LongType::Retry => Header::Handshake {
-                    version,
-                    dst_cid,
-                    src_cid,
-                },
+                dst_cid: v1_cid(dst_cid),
+                src_cid: v1_cid(src_cid),
             },
-            Fields::Retry {
+            Kind::Handshake => Header::Handshake {
                 version,
-                dst_cid,
-                src_cid,
-                token,
-                integrity_tag,
-            } => Header::Retry {
-                version,
-                dst_cid,
-                src_cid,
-                token: token.get(buf),
-                integrity_tag,
+                dst_cid: v1_cid(dst_cid),
+                src_cid: v1_cid(src_cid),
             },
-            Fields::Short { spin, dst_cid } => Header::Short {
-                spin,
+            Kind::Retry => {
+                // RFC 9000 §17.2.5: Retry Token (..), Retry Integrity Tag.
+                let split = rest.len().saturating_sub(RETRY_INTEGRITY_TAG_LEN);
+                let (token, tag) = rest.split_at(split);
+                Header::Retry {
+                    version,
+                    dst_cid: v1_cid(dst_cid),
+                    src_cid: v1_cid(src_cid),
+                    token,
+                    integrity_tag: tag.try_into().unwrap_or([0; RETRY_INTEGRITY_TAG_LEN]),
+                }
+            }
+            Kind::Short => Header::Short {
+                // Not header-protected: still as received.
+                spin: buf.first().is_some_and(|&b| b & SPIN_BIT != 0),
                 key_phase,
-                dst_cid,
+                dst_cid: v1_cid(dst_cid),
             },
-            Fields::VersionNegotiation {
+            Kind::VersionNegotiation => Header::VersionNegotiation {
                 dst_cid,
                 src_cid,
-                versions,
-            } => Header::VersionNegotiation {
-                dst_cid: dst_cid.get(buf),
-                src_cid: src_cid.get(buf),
                 // Checked to be a multiple of 4 when parsed.
-                versions: VersionList::new(versions.get(buf)).unwrap_or(VersionList::EMPTY),
+                versions: VersionList::new(rest).unwrap_or(VersionList::EMPTY),
             },
-            Fields::UnsupportedVersion {
+            Kind::UnsupportedVersion => Header::UnsupportedVersion {
                 version,
                 dst_cid,
                 src_cid,
-            } => Header::UnsupportedVersion {
-                version,
-                dst_cid: dst_cid.get(buf),
-                src_cid: src_cid.get(buf),
             },
         }
     }
 
-    fn dst_cid<'s>(&'s self, buf: &'s [u8]) -> &'s [u8] {
-        match &self.fields {
-            Fields::Protected { dst_cid, .. }
-            | Fields::Retry { dst_cid, .. }
-            | Fields::Short { dst_cid, .. } => dst_cid,
-            Fields::VersionNegotiation { dst_cid, .. }
-            | Fields::UnsupportedVersion { dst_cid, .. } => dst_cid.get(buf),
+    fn dst_cid<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        let start = match self.kind {
+            Kind::Short => SHORT_DCID_START,
+            _ => LONG_DCID_START,
+        };
+        Span {
+            start,
+            len: self.dst_cid_len.into(),
         }
+        .get(buf)
+    }
+
+    /// Where a long header's SCID length byte is.
+    fn src_cid_len_at(&self) -> usize {
+        LONG_DCID_START + usize::from(self.dst_cid_len)
+    }
+
+    /// The SCID of a long header; empty for short headers.
+    fn src_cid<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        if self.kind == Kind::Short {
+            return &[];
+        }
+        let at = self.src_cid_len_at();
+        let len = buf.get(at).copied().unwrap_or(0);
+        Span {
+            start: at + 1,
+            len: len.into(),
+        }
+        .get(buf)
+    }
+
+    /// What follows a long header's connection IDs, to the packet's end.
+    fn after_cids<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        let start = self.src_cid_len_at() + 1 + self.src_cid(buf).len();
+        buf.get(start..).unwrap_or(&[])
     }
 
     fn level(&self) -> Option<Level> {
-        match self.fields {
-            Fields::Protected { ty, .. } => ty.level(),
-            Fields::Short { .. } => Some(Level::OneRtt),
+        match self.kind {
+            Kind::Initial => Some(Level::Initial),
+            Kind::ZeroRtt => Some(Level::ZeroRtt),
+            Kind::Handshake => Some(Level::Handshake),
+            Kind::Short => Some(Level::OneRtt),
             _ => None,
         }
     }
 
-    fn version(&self) -> Option<Version> {
-        match self.fields {
-            Fields::Protected { version, .. }
-            | Fields::Retry { version, .. }
-            | Fields::UnsupportedVersion { version, .. } => Some(version),
-            Fields::VersionNegotiation { .. } => Some(Version::NEGOTIATION),
-            Fields::Short { .. } => None,
+    /// The version field of a long header.
+    fn version(&self, buf: &[u8]) -> Option<Version> {
+        if self.kind == Kind::Short {
+            return None;
         }
+        let bytes = buf.get(1..5)?.try_into().ok()?;
+        Some(Version(u32::from_be_bytes(bytes)))
     }
 
-    /// The DCID as a v1/v2 connection ID, for comparing coalesced packets.
-    fn v1_dst_cid(&self) -> Option<ConnectionId> {
-        match self.fields {
-            Fields::Protected { dst_cid, .. }
-            | Fields::Retry { dst_cid, .. }
-            | Fields::Short { dst_cid, .. } => Some(dst_cid),
-            _ => None,
-        }
+    /// Whether the DCID is a v1/v2 connection ID, which coalesced packets
+    /// are compared by.
+    fn has_v1_dst_cid(&self) -> bool {
+        !matches!(
+            self.kind,
+            Kind::VersionNegotiation | Kind::UnsupportedVersion
+        )
     }
 }
 
-/// Parses the unprotected parts of the first packet in `buf`.
+/// Parses the unprotected parts of the first packet in `buf`; returns them
+/// and the packet's length. Inlined so that the short header, the common
+/// case, is parsed in registers.
+#[inline]
 fn parse(
     buf: &[u8],
     local_cid_len: usize,
     grease_quic_bit: bool,
-) -> Result<Parsed, PacketDecodeError> {
+) -> Result<(Parsed, usize), PacketDecodeError> {
     let mut r = Reader::new(buf);
     let first = r.u8()?;
     if first & FORM_BIT == 0 {
-        return parse_short(&mut r, first, local_cid_len, grease_quic_bit);
+        parse_short(&mut r, first, local_cid_len, grease_quic_bit)
+    } else {
+        parse_long(&mut r, first, grease_quic_bit)
     }
+}
+
+fn parse_long(
+    r: &mut Reader<'_>,
+    first: u8,
+    grease_quic_bit: bool,
+) -> Result<(Parsed, usize), PacketDecodeError> {
     let version = Version(r.u32()?);
     if version == Version::NEGOTIATION {
-        return parse_version_negotiation(&mut r);
+        return parse_version_negotiation(r);
     }
     if !version.is_supported() {
         // RFC 8999 §5.1: only the invariants; CIDs up to 255 bytes. The
         // rest of the datagram is this packet's (its length is unknown).
-        let dst_cid = read_invariant_cid(&mut r)?;
-        let src_cid = read_invariant_cid(&mut r)?;
-        return Ok(Parsed {
-            fields: Fields::UnsupportedVersion {
-                version,
-                dst_cid,
-                src_cid,
-            },
+        let dst_cid_len = read_invariant_cid(r)?;
+        read_invariant_cid(r)?;
+        let parsed = Parsed {
+            kind: Kind::UnsupportedVersion,
+            dst_cid_len,
             pn_offset: 0,
-            len: buf.len(),
-        });
+        };
+        return Ok((parsed, r.buffer().len()));
     }
     check_fixed_bit(first, grease_quic_bit)?;
     // RFC 9000 §17.2: v1 (and v2) CIDs over 20 bytes MUST be dropped.
-    let dst_cid = read_cid(&mut r)?;
-    let src_cid = read_cid(&mut r)?;
+    let dst_cid_len = read_cid(r)?;
+    read_cid(r)?;
     let ty = LongType::from_bits(first >> 4, version).ok_or(PacketDecodeError::Truncated)?;
-    let token = match ty {
-        LongType::Retry => return parse_retry(&mut r, version, dst_cid, src_cid),
+    match ty {
+        LongType::Retry => return parse_retry(r, dst_cid_len),
         // RFC 9000 §17.2.2: Token Length (i), Token (..).
         LongType::Initial => {
             let len = r.varint_u64()?;
             let len = usize::try_from(len).map_err(|_| PacketDecodeError::Truncated)?;
-            Span::read(&mut r, len)?
+            r.bytes(len)?;
         }
-        LongType::ZeroRtt | LongType::Handshake => Span {
-            start: r.position(),
-            len: 0,
-        },
-    };
+        LongType::ZeroRtt | LongType::Handshake => {}
+    }
     // RFC 9000 §17.2: Length covers the packet number and the payload.
     let length = r.varint_u64()?;
     let pn_offset = r.position();
     let len = usize::try_from(length)
         .ok()
         .and_then(|l| l.checked_add(pn_offset))
-        .filter(|&end| end <= buf.len())
+        .filter(|&end| end <= r.buffer().len())
         .ok_or(PacketDecodeError::LengthOutOfBounds)?;
-    Ok(Parsed {
-        fields: Fields::Protected {
-            ty,
-            version,
-            dst_cid,
-            src_cid,
-            token,
-        },
+    let parsed = Parsed {
+        kind: Kind::long(ty),
+        dst_cid_len,
         pn_offset,
-        len,
-    })
+    };
+    Ok((parsed, len))
 }
 
 /// RFC 9000 §17.2, §17.3.1: a zero fixed bit is invalid in v1/v2 unless the
@@ -266,92 +283,75 @@ fn check_fixed_bit(first: u8, grease_quic_bit: bool) -> Result<(), PacketDecodeE
     Ok(())
 }
 
-fn read_cid(r: &mut Reader<'_>) -> Result<ConnectionId, PacketDecodeError> {
+/// Skips a length-prefixed v1/v2 connection ID and returns its length.
+fn read_cid(r: &mut Reader<'_>) -> Result<u8, PacketDecodeError> {
     let len = r.u8()?;
     if usize::from(len) > ConnectionId::MAX_LEN {
         return Err(PacketDecodeError::ConnectionIdTooLong);
     }
-    ConnectionId::new(r.bytes(len.into())?).map_err(|_| PacketDecodeError::ConnectionIdTooLong)
+    r.bytes(len.into())?;
+    Ok(len)
 }
 
-fn read_invariant_cid(r: &mut Reader<'_>) -> Result<Span, PacketDecodeError> {
+/// Skips a length-prefixed connection ID of any length (RFC 8999 §5.1) and
+/// returns its length.
+fn read_invariant_cid(r: &mut Reader<'_>) -> Result<u8, PacketDecodeError> {
     let len = r.u8()?;
-    Span::read(r, len.into())
+    r.bytes(len.into())?;
+    Ok(len)
 }
 
+#[inline]
 fn parse_short(
     r: &mut Reader<'_>,
     first: u8,
     local_cid_len: usize,
     grease_quic_bit: bool,
-) -> Result<Parsed, PacketDecodeError> {
-    if local_cid_len > ConnectionId::MAX_LEN {
-        return Err(PacketDecodeError::InvalidLocalCidLength);
-    }
-    check_fixed_bit(first, grease_quic_bit)?;
+) -> Result<(Parsed, usize), PacketDecodeError> {
     // RFC 9000 §17.3.1: the DCID length is known only to the receiver.
-    let dst_cid = ConnectionId::new(r.bytes(local_cid_len)?)
-        .map_err(|_| PacketDecodeError::InvalidLocalCidLength)?;
-    Ok(Parsed {
-        fields: Fields::Short {
-            spin: first & SPIN_BIT != 0,
-            dst_cid,
-        },
+    let dst_cid_len = u8::try_from(local_cid_len)
+        .ok()
+        .filter(|&l| usize::from(l) <= ConnectionId::MAX_LEN)
+        .ok_or(PacketDecodeError::InvalidLocalCidLength)?;
+    check_fixed_bit(first, grease_quic_bit)?;
+    r.bytes(local_cid_len)?;
+    let parsed = Parsed {
+        kind: Kind::Short,
+        dst_cid_len,
         pn_offset: r.position(),
-        // A short header packet runs to the end of the datagram (§12.2).
-        len: r.buffer().len(),
-    })
+    };
+    // A short header packet runs to the end of the datagram (§12.2).
+    Ok((parsed, r.buffer().len()))
 }
 
-fn parse_version_negotiation(r: &mut Reader<'_>) -> Result<Parsed, PacketDecodeError> {
+fn parse_version_negotiation(r: &mut Reader<'_>) -> Result<(Parsed, usize), PacketDecodeError> {
     // RFC 9000 §17.2.1: the Unused bits, including the fixed bit, are
     // ignored; the packet takes the whole datagram.
-    let dst_cid = read_invariant_cid(r)?;
-    let src_cid = read_invariant_cid(r)?;
-    let start = r.position();
-    let versions = r.rest();
-    if versions.len() % 4 != 0 {
+    let dst_cid_len = read_invariant_cid(r)?;
+    read_invariant_cid(r)?;
+    if r.rest().len() % 4 != 0 {
         return Err(PacketDecodeError::MalformedVersionList);
     }
-    Ok(Parsed {
-        fields: Fields::VersionNegotiation {
-            dst_cid,
-            src_cid,
-            versions: Span {
-                start,
-                len: versions.len(),
-            },
-        },
+    let parsed = Parsed {
+        kind: Kind::VersionNegotiation,
+        dst_cid_len,
         pn_offset: 0,
-        len: r.buffer().len(),
-    })
+    };
+    Ok((parsed, r.buffer().len()))
 }
 
-fn parse_retry(
-    r: &mut Reader<'_>,
-    version: Version,
-    dst_cid: ConnectionId,
-    src_cid: ConnectionId,
-) -> Result<Parsed, PacketDecodeError> {
+fn parse_retry(r: &mut Reader<'_>, dst_cid_len: u8) -> Result<(Parsed, usize), PacketDecodeError> {
     // RFC 9000 §17.2.5: Retry Token (..), Retry Integrity Tag (128); no
     // Length, so the packet takes the rest of the datagram.
-    let token_len = r
-        .remaining()
-        .checked_sub(RETRY_INTEGRITY_TAG_LEN)
-        .ok_or(PacketDecodeError::Truncated)?;
-    let token = Span::read(r, token_len)?;
-    let integrity_tag = r.array()?;
-    Ok(Parsed {
-        fields: Fields::Retry {
-            version,
-            dst_cid,
-            src_cid,
-            token,
-            integrity_tag,
-        },
+    if r.remaining() < RETRY_INTEGRITY_TAG_LEN {
+        return Err(PacketDecodeError::Truncated);
+    }
+    let parsed = Parsed {
+        kind: Kind::Retry,
+        dst_cid_len,
         pn_offset: 0,
-        len: r.buffer().len(),
-    })
+    };
+    Ok((parsed, r.buffer().len()))
 }
 
 /// The first packet of a datagram, header parsed, protection still on. The
@@ -374,17 +374,18 @@ impl<'a> PartialPacket<'a> {
     /// zero fixed bit (RFC 9287). Only the parts without header protection
     /// are read; for versions this implementation does not speak only the
     /// RFC 8999 invariants are.
+    #[inline]
     pub fn decode(
         datagram: &'a mut [u8],
         local_cid_len: usize,
         grease_quic_bit: bool,
     ) -> Result<(Self, &'a mut [u8]), PacketDecodeError> {
-        let parsed = parse(datagram, local_cid_len, grease_quic_bit)?;
-        if parsed.len > datagram.len() {
+        let (parsed, len) = parse(datagram, local_cid_len, grease_quic_bit)?;
+        if len > datagram.len() {
             // `parse` bounds the length by the datagram; kept for safety.
             return Err(PacketDecodeError::LengthOutOfBounds);
         }
-        let (buf, rest) = datagram.split_at_mut(parsed.len);
+        let (buf, rest) = datagram.split_at_mut(len);
         Ok((Self { buf, parsed }, rest))
     }
 
@@ -402,7 +403,7 @@ impl<'a> PartialPacket<'a> {
 
     /// The version field; `None` for short headers.
     pub fn version(&self) -> Option<Version> {
-        self.parsed.version()
+        self.parsed.version(self.buf)
     }
 
     /// The Destination Connection ID, for routing.
@@ -439,6 +440,7 @@ impl<'a> PartialPacket<'a> {
     /// Removes header protection in place and recovers the packet number,
     /// given the largest packet number received in an authenticated packet
     /// of this space (RFC 9001 §5.4, RFC 9000 Appendix A.3).
+    #[inline]
     pub fn remove_header_protection(
         self,
         largest_received: Option<u64>,
@@ -506,6 +508,7 @@ impl<'a> UnprotectedPacket<'a> {
     /// Decrypts the payload in place and authenticates the packet; then
     /// checks the reserved bits (RFC 9000 §17.2: non-zero is a
     /// PROTOCOL_VIOLATION, but only once the packet is authentic).
+    #[inline]
     pub fn decrypt(
         self,
         packet_key: &dyn PacketKey,
@@ -544,6 +547,11 @@ impl<'a> OpenedPacket<'a> {
     /// The full packet number.
     pub fn pn(&self) -> u64 {
         self.unprotected.pn
+    }
+
+    /// The Destination Connection ID.
+    pub fn dst_cid(&self) -> &[u8] {
+        self.parsed.dst_cid(self.buf)
     }
 
     /// The key phase bit of a short header; `false` for long headers.
@@ -612,6 +620,7 @@ impl<'a> CoalescedPackets<'a> {
 impl<'a> Iterator for CoalescedPackets<'a> {
     type Item = Result<PartialPacket<'a>, PacketDecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done || self.rest.is_empty() {
             return None;
@@ -626,13 +635,18 @@ impl<'a> Iterator for CoalescedPackets<'a> {
                 }
             };
         self.rest = rest;
-        let dcid = packet.parsed.v1_dst_cid();
-        match self.first_dcid {
-            None => self.first_dcid = dcid,
-            Some(first) if dcid != Some(first) => {
+        let v1_dcid = packet.parsed.has_v1_dst_cid();
+        match &self.first_dcid {
+            Some(first) if !v1_dcid || packet.dst_cid() != &first[..] => {
                 return Some(Err(PacketDecodeError::DcidMismatch))
             }
             Some(_) => {}
+            // The first packet: its DCID is kept only if another packet
+            // follows (only long headers with a Length field leave a rest).
+            None if v1_dcid && !self.rest.is_empty() => {
+                self.first_dcid = ConnectionId::new(packet.dst_cid()).ok();
+            }
+            None => {}
         }
         Some(Ok(packet))
     }

@@ -115,6 +115,7 @@ impl Unprotected {
 /// (RFC 9001 §5.4.2: MUST be discarded). Nothing is authenticated yet: the
 /// values returned may be garbage, and the reserved bits are only checked
 /// by [`decrypt_payload`].
+#[inline]
 pub fn remove_header_protection(
     packet: &mut [u8],
     pn_offset: usize,
@@ -161,6 +162,7 @@ pub fn remove_header_protection(
 /// Only after the AEAD has authenticated the packet are the reserved bits
 /// checked (RFC 9000 §17.2, §17.3.1; RFC 9001 §9.5): non-zero is
 /// [`PacketDecodeError::ReservedBits`], a PROTOCOL_VIOLATION.
+#[inline]
 pub fn decrypt_payload(
     packet: &mut [u8],
     pn_offset: usize,
