@@ -195,6 +195,18 @@ impl Streams {
         R: Extend<StreamRecord>,
     {
         loop {
+            if *left == 0 {
+                // The last frame filled the packet: not even a bare FIN fits.
+                // What a pass with room would still do is note that new data
+                // waits, with no retransmission ahead of it, for credit.
+                if self.retransmit.is_empty()
+                    && !self.fresh.is_empty()
+                    && self.conn_send.available() == 0
+                {
+                    self.conn_send.on_blocked();
+                }
+                return;
+            }
             let (id, retransmit) = if let Some(id) = self.retransmit.peek() {
                 (id, true)
             } else if let Some(id) = self.fresh.peek() {
@@ -209,10 +221,6 @@ impl Streams {
             } else {
                 return;
             };
-            if *left == 0 {
-                // The last frame filled the packet: not even a bare FIN fits.
-                return;
-            }
             let conn_credit = self.conn_send.available();
             let Self {
                 map,
