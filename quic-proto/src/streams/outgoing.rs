@@ -34,10 +34,11 @@ impl Streams {
     /// DATA_BLOCKED to report). The connection uses this to decide whether
     /// to build a packet.
     pub fn wants_to_send(&self) -> bool {
-        self.control_due()
-            || !self.retransmit.is_empty()
+        // Cheapest first: data waiting is the common answer.
+        !self.retransmit.is_empty()
             || (!self.fresh.is_empty()
                 && (self.conn_send.available() > 0 || self.conn_send.blocked_unreported()))
+            || self.control_due()
     }
 
     /// Writes frames into `e`, at most `budget` bytes: control frames first
