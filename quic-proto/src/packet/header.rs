@@ -278,8 +278,7 @@ impl<'a> Header<'a> {
     ) -> Result<HeaderLayout, PacketEncodeError> {
         let mut w = SliceWriter::new(buf);
         let pn_bits = pn.first_byte_bits();
-        let length_offset;
-        match *self {
+        let length_offset = match *self {
             Self::Initial {
                 version,
                 dst_cid,
@@ -296,7 +295,7 @@ impl<'a> Header<'a> {
                     &src_cid,
                     Some(token),
                 )?;
-                length_offset = Some(at);
+                Some(at)
             }
             Self::ZeroRtt {
                 version,
@@ -306,7 +305,7 @@ impl<'a> Header<'a> {
                 let ty = LongType::ZeroRtt;
                 let at =
                     write_long_with_length(&mut w, ty, version, pn_bits, &dst_cid, &src_cid, None)?;
-                length_offset = Some(at);
+                Some(at)
             }
             Self::Handshake {
                 version,
@@ -316,7 +315,7 @@ impl<'a> Header<'a> {
                 let ty = LongType::Handshake;
                 let at =
                     write_long_with_length(&mut w, ty, version, pn_bits, &dst_cid, &src_cid, None)?;
-                length_offset = Some(at);
+                Some(at)
             }
             Self::Short {
                 spin,
@@ -326,7 +325,7 @@ impl<'a> Header<'a> {
                 return Self::write_short(buf, spin, key_phase, &dst_cid, pn);
             }
             _ => return Err(PacketEncodeError::NoPacketNumber),
-        }
+        };
         let pn_offset = w.len();
         pn.encode(&mut w);
         w.finish().map_err(|_| PacketEncodeError::BufferTooSmall)?;
