@@ -15,7 +15,7 @@ use super::log::Record;
 use super::{Connection, State, Transmit, MIN_INITIAL_SIZE};
 use crate::coding::{Encode, Encoder, SliceWriter};
 use crate::frame::{ConnectionClose, DatagramFrame, Frame};
-use crate::packet::{seal, Header, HeaderLayout, PacketNumber};
+use crate::packet::{seal, Header, HeaderLayout, PacketEncodeError, PacketNumber};
 use crate::recovery::{SentPacket, SpaceId};
 use crate::streams::StreamRecord;
 use crate::{FrameType, Side, TransportErrorCode, VarInt};
@@ -78,6 +78,13 @@ impl Connection {
             .len()
             .min(usize::from(self.path.mtu))
             .min(self.path.amplification_budget());
+        if !self.spaces.has_keys(0) && !self.spaces.has_keys(1) {
+            // Only 1-RTT packets can be sent (the usual case once the
+            // handshake is done): one packet, never padded.
+            let b = self.build_packet(now, 2, &mut buf[..limit], 0, 0)?;
+            self.seal_and_record(now, buf, &b);
+            return Some(self.datagram_sent(b.end()));
+        }
         let mut built: SmallVec<[Built; 3]> = SmallVec::new();
         let mut len = 0;
         let mut pad_to = 0usize;
@@ -189,12 +196,10 @@ impl Connection {
         if !cwnd_ok && !ack_now {
             return None;
         }
-        let header = self.header(idx);
         let space_id = space.id;
-        let pn_full = space.next_pn;
-        let pn = PacketNumber::new(pn_full, self.loss.largest_acked(space_id));
+        let pn = PacketNumber::new(space.next_pn, self.loss.largest_acked(space_id));
         let out = buf.get_mut(start..)?;
-        let layout = header.write(out, pn).ok()?;
+        let layout = self.write_header(idx, out, pn).ok()?;
         let header_len = layout.header_len();
         // Leave room for the tag, and a few bytes so a packet is never
         // only a header.
@@ -224,10 +229,11 @@ impl Connection {
             }
         }
         if cwnd_ok {
-            while let Some(r) = {
+            while space.crypto.has_pending() {
                 let room = w.remaining();
-                space.crypto.write_frame(&mut w, room)
-            } {
+                let Some(r) = space.crypto.write_frame(&mut w, room) else {
+                    break;
+                };
                 log.push(Record::Crypto(r));
                 ack_eliciting = true;
             }
@@ -265,10 +271,14 @@ impl Connection {
                     ack_eliciting = true;
                 }
                 let mut cid_records = CidRecords(log, false);
-                let room = w.remaining();
-                local_cids.write_frames(&mut w, room, &mut cid_records);
-                let room = w.remaining();
-                remote_cids.write_frames(&mut w, room, &mut cid_records);
+                if local_cids.has_pending_frames() {
+                    let room = w.remaining();
+                    local_cids.write_frames(&mut w, room, &mut cid_records);
+                }
+                if remote_cids.has_pending_frames() {
+                    let room = w.remaining();
+                    remote_cids.write_frames(&mut w, room, &mut cid_records);
+                }
                 ack_eliciting |= cid_records.1;
                 // Padding for a coalesced client Initial goes before STREAM
                 // frames, which may end the packet without a Length.
@@ -380,6 +390,21 @@ impl Connection {
         if self.side == Side::Client && space_id == SpaceId::Handshake {
             self.discard_space(now, 0);
         }
+    }
+
+    /// Writes the header of a packet in space `idx`, to our peer's current
+    /// CID, at the start of `out`.
+    fn write_header(
+        &self,
+        idx: usize,
+        out: &mut [u8],
+        pn: PacketNumber,
+    ) -> Result<HeaderLayout, PacketEncodeError> {
+        if idx == 2 {
+            let key_phase = self.one_rtt.as_ref().is_some_and(|k| k.phase);
+            return Header::write_short(out, false, key_phase, &self.remote_cids.active(), pn);
+        }
+        self.header(idx).write(out, pn)
     }
 
     /// The header of a packet in space `idx`, to our peer's current CID.
@@ -494,11 +519,10 @@ impl Connection {
         frame: &ConnectionClose<'_>,
         pad_to: usize,
     ) -> Option<usize> {
-        let header = self.header(idx);
         let space = self.spaces.get(idx)?;
         let pn = PacketNumber::new(space.next_pn, self.loss.largest_acked(space.id));
         let out = buf.get_mut(start..)?;
-        let layout = header.write(out, pn).ok()?;
+        let layout = self.write_header(idx, out, pn).ok()?;
         let hl = layout.header_len();
         let tag_len = 16;
         // Truncate the reason rather than fail to close.

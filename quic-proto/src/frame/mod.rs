@@ -59,7 +59,7 @@ pub use close::ConnectionClose;
 pub use crypto::CryptoFrame;
 pub use datagram::DatagramFrame;
 pub use iter::Frames;
-pub use stream::StreamFrame;
+pub use stream::{StreamFrame, StreamHeader};
 pub use stream_id::{Dir, StreamId};
 pub use ty::FrameType;
 

@@ -116,6 +116,98 @@ impl<'a> StreamFrame<'a> {
     }
 }
 
+/// The fields before the data of a STREAM frame, planned and encoded once
+/// for the send path: [`StreamHeader::new`] encodes Type, Stream ID and
+/// Offset, the size of the frame is worked out from
+/// [`StreamHeader::fixed_len`], and [`StreamHeader::write`] adds the FIN and
+/// LEN bits and the Length field and writes the lot with one `put_slice`.
+/// The bytes are those of [`StreamFrame::encode_header`].
+#[derive(Clone, Copy, Debug)]
+pub struct StreamHeader {
+    /// Type byte, then the varints; each varint is stored as 8 bytes and
+    /// the shorter ones overwritten by the next field, hence the slack.
+    bytes: [u8; Self::BUF_LEN],
+    /// Bytes of Type, Stream ID and Offset.
+    fixed: u8,
+}
+
+impl StreamHeader {
+    /// Type (1) and three varints of at most 8 bytes.
+    const BUF_LEN: usize = 1 + 3 * VarInt::MAX_SIZE;
+
+    /// The Type (FIN and LEN bits still clear), Stream ID and Offset
+    /// (left out when zero) fields of a STREAM frame for `id` at `offset`.
+    /// `offset` saturates at 2^62-1, as in [`StreamFrame::encode_header`].
+    pub fn new(id: StreamId, offset: u64) -> Self {
+        let mut bytes = [0; Self::BUF_LEN];
+        let mut at = put_varint_at(&mut bytes, 1, id.to_varint());
+        if offset != 0 {
+            at = put_varint_at(&mut bytes, at, VarInt::saturating(offset));
+        }
+        bytes[0] = stream_type(offset, false, false).0 as u8;
+        Self {
+            bytes,
+            fixed: at as u8,
+        }
+    }
+
+    /// The bytes of Type, Stream ID and Offset: the header without Length.
+    pub const fn fixed_len(&self) -> usize {
+        self.fixed as usize
+    }
+
+    /// The most data bytes the frame can carry in `space` bytes, header
+    /// included, as [`StreamFrame::max_data_len`] for the same frame.
+    pub fn max_data_len(&self, space: usize, with_len: bool) -> usize {
+        let avail = space.saturating_sub(self.fixed_len());
+        if with_len {
+            max_prefixed_len(avail)
+        } else {
+            avail
+        }
+    }
+
+    /// Writes the header of a frame carrying `len` bytes, with the FIN bit
+    /// and, with `with_len`, a Length field; returns the bytes written. The
+    /// caller writes the `len` data bytes right after.
+    pub fn write<E: Encoder + ?Sized>(
+        mut self,
+        len: usize,
+        fin: bool,
+        with_len: bool,
+        e: &mut E,
+    ) -> usize {
+        let mut end = self.fixed_len();
+        if with_len {
+            end = put_varint_at(&mut self.bytes, end, VarInt::saturating(len as u64));
+        }
+        // The OFF bit is already set as needed.
+        self.bytes[0] |= stream_type(0, fin, with_len).0 as u8;
+        let header = self.bytes.get(..end).unwrap_or(&self.bytes);
+        e.put_slice(header);
+        header.len()
+    }
+}
+
+/// Stores the shortest encoding of `x` at `buf[at..]` and returns where it
+/// ends. All 8 bytes of a `u64` are stored (the encoding first), so a field
+/// may start at most 8 bytes before the end of `buf`.
+fn put_varint_at(buf: &mut [u8; StreamHeader::BUF_LEN], at: usize, x: VarInt) -> usize {
+    let size = x.size();
+    let tag: u64 = match size {
+        1 => 0,
+        2 => 0x4000,
+        4 => 0x8000_0000,
+        _ => 0xc000_0000_0000_0000,
+    };
+    // The encoding in the top `size` bytes of the word.
+    let word = (x.into_inner() | tag) << (64 - 8 * size);
+    if let Some(dst) = buf.get_mut(at..at + 8) {
+        dst.copy_from_slice(&word.to_be_bytes());
+    }
+    at + size
+}
+
 /// The STREAM type byte for these fields: OFF only for a non-zero offset.
 fn stream_type(offset: u64, fin: bool, with_len: bool) -> FrameType {
     let mut ty = FrameType::STREAM.0;
@@ -272,6 +364,46 @@ mod tests {
         // Boundary: 65 bytes of room for length + data fits 63 data bytes.
         assert_eq!(StreamFrame::max_data_len(id, 0, 2 + 65, true), 63);
         assert_eq!(StreamFrame::max_data_len(id, 0, 1, true), 0);
+    }
+
+    #[test]
+    fn stream_header_matches_encode_header() {
+        for id in [0u64, 1, 100, 20_000, 1 << 40] {
+            let id = StreamId::new(Side::Server, Dir::Bi, id);
+            for offset in [
+                0u64,
+                1,
+                63,
+                64,
+                16_383,
+                16_384,
+                1 << 30,
+                (1 << 62) - 1,
+                u64::MAX,
+            ] {
+                let h = StreamHeader::new(id, offset);
+                assert_eq!(h.fixed_len(), StreamFrame::header_len(id, offset, 0, false));
+                for space in [0usize, 1, 5, 70, 1200, 20_000] {
+                    for with_len in [false, true] {
+                        assert_eq!(
+                            h.max_data_len(space, with_len),
+                            StreamFrame::max_data_len(id, offset, space, with_len)
+                        );
+                    }
+                }
+                for len in [0usize, 1, 63, 64, 1150, 16_384, 1 << 30] {
+                    for (fin, with_len) in
+                        [(false, false), (true, false), (false, true), (true, true)]
+                    {
+                        let mut want = Vec::new();
+                        StreamFrame::encode_header(id, offset, len, fin, with_len, &mut want);
+                        let mut got = Vec::new();
+                        let n = h.write(len, fin, with_len, &mut got);
+                        assert_eq!((n, &got), (want.len(), &want), "{offset} {len}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -278,8 +278,7 @@ impl<'a> Header<'a> {
     ) -> Result<HeaderLayout, PacketEncodeError> {
         let mut w = SliceWriter::new(buf);
         let pn_bits = pn.first_byte_bits();
-        let mut length_offset = None;
-        match *self {
+        let length_offset = match *self {
             Self::Initial {
                 version,
                 dst_cid,
@@ -296,7 +295,7 @@ impl<'a> Header<'a> {
                     &src_cid,
                     Some(token),
                 )?;
-                length_offset = Some(at);
+                Some(at)
             }
             Self::ZeroRtt {
                 version,
@@ -306,7 +305,7 @@ impl<'a> Header<'a> {
                 let ty = LongType::ZeroRtt;
                 let at =
                     write_long_with_length(&mut w, ty, version, pn_bits, &dst_cid, &src_cid, None)?;
-                length_offset = Some(at);
+                Some(at)
             }
             Self::Handshake {
                 version,
@@ -316,31 +315,55 @@ impl<'a> Header<'a> {
                 let ty = LongType::Handshake;
                 let at =
                     write_long_with_length(&mut w, ty, version, pn_bits, &dst_cid, &src_cid, None)?;
-                length_offset = Some(at);
+                Some(at)
             }
             Self::Short {
                 spin,
                 key_phase,
                 dst_cid,
             } => {
-                // RFC 9000 §17.3.1: 0b01 | spin | reserved 00 | key phase | pn length.
-                let mut first = FIXED_BIT | pn_bits;
-                if spin {
-                    first |= SPIN_BIT;
-                }
-                if key_phase {
-                    first |= KEY_PHASE_BIT;
-                }
-                w.put_u8(first);
-                w.put_slice(&dst_cid);
+                return Self::write_short(buf, spin, key_phase, &dst_cid, pn);
             }
             _ => return Err(PacketEncodeError::NoPacketNumber),
-        }
+        };
         let pn_offset = w.len();
         pn.encode(&mut w);
         w.finish().map_err(|_| PacketEncodeError::BufferTooSmall)?;
         Ok(HeaderLayout {
             length_offset,
+            pn_offset,
+            pn,
+        })
+    }
+
+    /// What [`Header::write`] does for a [`Header::Short`] with these
+    /// fields, without building the `Header`: the 1-RTT send path.
+    pub fn write_short(
+        buf: &mut [u8],
+        spin: bool,
+        key_phase: bool,
+        dst_cid: &[u8],
+        pn: PacketNumber,
+    ) -> Result<HeaderLayout, PacketEncodeError> {
+        let pn_offset = 1 + dst_cid.len();
+        let (first, rest) = buf
+            .get_mut(..pn_offset + pn.size())
+            .and_then(|b| b.split_first_mut())
+            .ok_or(PacketEncodeError::BufferTooSmall)?;
+        let (cid, number) = rest.split_at_mut(dst_cid.len());
+        // RFC 9000 §17.3.1: 0b01 | spin | reserved 00 | key phase | pn length.
+        *first = FIXED_BIT | pn.first_byte_bits();
+        if spin {
+            *first |= SPIN_BIT;
+        }
+        if key_phase {
+            *first |= KEY_PHASE_BIT;
+        }
+        cid.copy_from_slice(dst_cid);
+        let truncated = pn.truncated().to_be_bytes();
+        number.copy_from_slice(truncated.get(4 - pn.size()..).unwrap_or(&truncated));
+        Ok(HeaderLayout {
+            length_offset: None,
             pn_offset,
             pn,
         })

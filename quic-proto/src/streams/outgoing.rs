@@ -34,10 +34,11 @@ impl Streams {
     /// DATA_BLOCKED to report). The connection uses this to decide whether
     /// to build a packet.
     pub fn wants_to_send(&self) -> bool {
-        self.control_due()
-            || !self.retransmit.is_empty()
+        // Cheapest first: data waiting is the common answer.
+        !self.retransmit.is_empty()
             || (!self.fresh.is_empty()
                 && (self.conn_send.available() > 0 || self.conn_send.blocked_unreported()))
+            || self.control_due()
     }
 
     /// Writes frames into `e`, at most `budget` bytes: control frames first
@@ -195,6 +196,18 @@ impl Streams {
         R: Extend<StreamRecord>,
     {
         loop {
+            if *left == 0 {
+                // The last frame filled the packet: not even a bare FIN fits.
+                // What a pass with room would still do is note that new data
+                // waits, with no retransmission ahead of it, for credit.
+                if self.retransmit.is_empty()
+                    && !self.fresh.is_empty()
+                    && self.conn_send.available() == 0
+                {
+                    self.conn_send.on_blocked();
+                }
+                return;
+            }
             let (id, retransmit) = if let Some(id) = self.retransmit.peek() {
                 (id, true)
             } else if let Some(id) = self.fresh.peek() {
@@ -209,10 +222,6 @@ impl Streams {
             } else {
                 return;
             };
-            if *left == 0 {
-                // The last frame filled the packet: not even a bare FIN fits.
-                return;
-            }
             let conn_credit = self.conn_send.available();
             let Self {
                 map,

@@ -32,7 +32,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::flow::SendCredit;
 use super::ranges::RangeSet;
 use crate::coding::Encoder;
-use crate::frame::{StreamFrame, StreamId};
+use crate::frame::{StreamHeader, StreamId};
 use crate::VarInt;
 
 /// The tail is frozen into a chunk once it holds this much.
@@ -331,17 +331,21 @@ impl SendStream {
         }
         if retransmit {
             if let Some((start, stop)) = self.lost.first() {
-                let (len, with_len) = fit(id, start, stop - start, space)?;
+                let header = StreamHeader::new(id, start);
+                let (len, with_len) = fit(&header, stop - start, space)?;
                 let end = start + len as u64;
                 self.lost.remove(start, end);
-                return Some(self.emit(id, start, len, with_len, 0, e));
+                return Some(self.emit(header, start, len, with_len, 0, e));
             }
             if self.fin_due() && self.sent == self.end {
-                let with_len = StreamFrame::header_len(id, self.end, 0, false) != space;
-                if StreamFrame::header_len(id, self.end, 0, with_len) > space {
+                let header = StreamHeader::new(id, self.end);
+                // Without Length only if the header fills the space exactly;
+                // a Length of 0 takes one byte.
+                let with_len = header.fixed_len() != space;
+                if header.fixed_len() + usize::from(with_len) > space {
                     return None;
                 }
-                return Some(self.emit(id, self.end, 0, with_len, 0, e));
+                return Some(self.emit(header, self.end, 0, with_len, 0, e));
             }
             return None;
         }
@@ -349,15 +353,17 @@ impl SendStream {
         if avail == 0 {
             return None;
         }
-        let (len, with_len) = fit(id, self.sent, avail, space)?;
+        let header = StreamHeader::new(id, self.sent);
+        let (len, with_len) = fit(&header, avail, space)?;
         let offset = self.sent;
         self.sent += len as u64;
-        Some(self.emit(id, offset, len, with_len, len as u64, e))
+        Some(self.emit(header, offset, len, with_len, len as u64, e))
     }
 
+    /// Writes the frame `header` starts, carrying `[offset, offset + len)`.
     fn emit<E: Encoder + ?Sized>(
         &mut self,
-        id: StreamId,
+        header: StreamHeader,
         offset: u64,
         len: usize,
         with_len: bool,
@@ -365,13 +371,13 @@ impl SendStream {
         e: &mut E,
     ) -> Written {
         let fin = self.fin_due() && offset + len as u64 == self.end;
-        StreamFrame::encode_header(id, offset, len, fin, with_len, e);
+        let header_len = header.write(len, fin, with_len, e);
         self.copy_out(offset, len, e);
         if fin {
             self.fin = Fin::InFlight;
         }
         Written {
-            size: StreamFrame::header_len(id, offset, len, with_len) + len,
+            size: header_len + len,
             offset,
             // `fit` caps frames at u32::MAX bytes.
             len: u32::try_from(len).unwrap_or(u32::MAX),
@@ -516,17 +522,18 @@ fn put_piece<E: Encoder + ?Sized>(piece: &[u8], start: u64, at: u64, stop: u64, 
     start + to
 }
 
-/// How many of `avail` bytes at `offset` a frame may carry in `space`
+/// How many of `avail` bytes a frame starting with `header` may carry in `space`
 /// bytes, and whether it needs a Length field: none when the data fills the
 /// space exactly, since such a frame is the last of its packet (RFC 9000
 /// §19.8). `None` when not a byte fits.
-fn fit(id: StreamId, offset: u64, avail: u64, space: usize) -> Option<(usize, bool)> {
+fn fit(header: &StreamHeader, avail: u64, space: usize) -> Option<(usize, bool)> {
     const CAP: usize = u32::MAX as usize;
-    let fill = StreamFrame::max_data_len(id, offset, space, false);
+    let fill = header.max_data_len(space, false);
     if fill > 0 && fill <= CAP && avail >= fill as u64 {
         return Some((fill, false));
     }
-    let n = StreamFrame::max_data_len(id, offset, space, true)
+    let n = header
+        .max_data_len(space, true)
         .min(CAP)
         .min(usize::try_from(avail).unwrap_or(usize::MAX));
     (n > 0).then_some((n, true))
