@@ -785,6 +785,12 @@ impl Connection {
         self.remote_cids.active_reset_token()
     }
 
+    /// Changes whenever [`Connection::peer_reset_token`] may have changed
+    /// ([`RemoteCids::changes`]).
+    pub(crate) fn peer_cid_changes(&self) -> u32 {
+        self.remote_cids.changes()
+    }
+
     /// Whether the handshake has completed.
     pub fn is_established(&self) -> bool {
         matches!(self.state, State::Established)

@@ -148,6 +148,9 @@ struct Slot {
     initial_dcid: Option<ConnectionId>,
     /// The reset token registered in `by_reset_token`.
     reset_token: Option<StatelessResetToken>,
+    /// [`Connection::peer_cid_changes`] when `reset_token` was last
+    /// brought up to date; `None` before the first time.
+    reset_token_checked: Option<u32>,
 }
 
 /// Where a received datagram came from and how it was marked.
@@ -564,6 +567,7 @@ impl Endpoint {
             slot.generation = slot.generation.wrapping_add(1);
             slot.conn = Some(Box::new(conn));
             slot.initial_dcid = initial_dcid;
+            slot.reset_token_checked = None;
             return index;
         }
         self.slots.push(Slot {
@@ -573,6 +577,7 @@ impl Endpoint {
             queued: false,
             initial_dcid,
             reset_token: None,
+            reset_token_checked: None,
         });
         (self.slots.len() - 1) as u32
     }
@@ -633,15 +638,19 @@ impl Endpoint {
                 }
             }
         }
-        let token = conn.peer_reset_token();
-        if token != slot.reset_token {
-            if let Some(old) = slot.reset_token.take() {
-                self.by_reset_token.remove(&old);
+        let changes = Some(conn.peer_cid_changes());
+        if slot.reset_token_checked != changes {
+            slot.reset_token_checked = changes;
+            let token = conn.peer_reset_token();
+            if token != slot.reset_token {
+                if let Some(old) = slot.reset_token.take() {
+                    self.by_reset_token.remove(&old);
+                }
+                if let Some(new) = token {
+                    self.by_reset_token.insert(new, index);
+                }
+                slot.reset_token = token;
             }
-            if let Some(new) = token {
-                self.by_reset_token.insert(new, index);
-            }
-            slot.reset_token = token;
         }
         let mut drained = false;
         if conn.has_events() {
