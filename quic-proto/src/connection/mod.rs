@@ -393,16 +393,6 @@ impl Spaces {
             .is_some_and(|s| s.take().is_some())
     }
 
-    /// The spaces not discarded, in order.
-    fn iter(&self) -> impl Iterator<Item = &Space> {
-        let [initial, handshake] = &self.handshake;
-        initial
-            .as_deref()
-            .into_iter()
-            .chain(handshake.as_deref())
-            .chain(Some(&self.data))
-    }
-
     /// The Initial and Handshake spaces not discarded.
     fn handshake_mut(&mut self) -> impl Iterator<Item = &mut Space> {
         self.handshake.iter_mut().flatten().map(|s| &mut **s)
@@ -970,26 +960,52 @@ impl Connection {
 
     /// When [`Connection::handle_timeout`] must next run.
     pub fn next_timeout(&self) -> Option<Instant> {
+        self.next_timeout_before(None)
+    }
+
+    /// [`Connection::next_timeout`] when it is earlier than `bound`, else
+    /// `None`; with no bound, [`Connection::next_timeout`] itself. For a
+    /// caller that acts only on an earlier deadline, such as the endpoint's
+    /// timer heap, which holds the connection at `bound`.
+    pub(crate) fn next_timeout_before(&self, bound: Option<Instant>) -> Option<Instant> {
+        let before = |t: Option<Instant>| t.filter(|t| bound.is_none_or(|bound| *t < bound));
         match self.state {
-            State::Closing { until } | State::Draining { until } => return Some(until),
+            State::Closing { until } | State::Draining { until } => return before(Some(until)),
             State::Drained => return None,
             _ => {}
         }
-        let mut acks = self.spaces.data.ack.ack_deadline();
-        for space in self.spaces.iter().filter(|s| s.keys.is_some()) {
-            acks = earliest(acks, space.ack.ack_deadline());
-        }
-        if let Some(floor) = &self.timer_floor {
+        let acks = self.ack_deadline();
+        if let Some(floor) = self
+            .timer_floor
+            .as_ref()
+            .filter(|floor| Some(floor.inputs) == self.timer_inputs())
+        {
             // The floor bounds the other deadlines from below, so an ACK
-            // deadline no later than it is the earliest of all.
-            if floor.at.is_none_or(|at| acks.is_some_and(|a| a <= at))
-                && Some(floor.inputs) == self.timer_inputs()
-            {
+            // deadline no later than it is the earliest of all...
+            if floor.at.is_none_or(|at| acks.is_some_and(|a| a <= at)) {
                 debug_assert_eq!(acks, self.next_timeout_computed(acks));
-                return acks;
+                return before(acks);
+            }
+            // ... and when neither is earlier than `bound`, nothing is.
+            if bound.is_some_and(|bound| {
+                floor.at.is_none_or(|at| at >= bound) && acks.is_none_or(|a| a >= bound)
+            }) {
+                debug_assert_eq!(before(self.next_timeout_computed(acks)), None);
+                return None;
             }
         }
-        self.next_timeout_computed(acks)
+        before(self.next_timeout_computed(acks))
+    }
+
+    /// The earliest ACK deadline of the spaces with keys.
+    fn ack_deadline(&self) -> Option<Instant> {
+        let mut acks = self.spaces.data.ack.ack_deadline();
+        for space in self.spaces.handshake.iter().flatten() {
+            if space.keys.is_some() {
+                acks = earliest(acks, space.ack.ack_deadline());
+            }
+        }
+        acks
     }
 
     /// [`Connection::next_timeout`] of an open connection, from every

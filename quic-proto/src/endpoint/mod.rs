@@ -596,7 +596,6 @@ impl Endpoint {
 
     fn rearm(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
-        let next = slot.conn.as_deref().and_then(Connection::next_timeout);
         // Only an earlier deadline goes into the heap. A later one waits for
         // the armed entry to fire (a wake-up with nothing due is harmless and
         // re-arms), so a busy connection whose deadlines move forward on
@@ -604,8 +603,12 @@ impl Endpoint {
         // connection queued to send (typically an ACK to send at once) stays
         // out too: its `poll_transmit` runs the connection's timers, and the
         // connection is re-armed when it leaves the queue.
+        let next = slot
+            .conn
+            .as_deref()
+            .and_then(|conn| conn.next_timeout_before(slot.armed));
         let due_and_queued = |t: &Instant| slot.queued && self.now.is_some_and(|now| *t <= now);
-        if let Some(t) = next.filter(|t| slot.armed.is_none_or(|a| *t < a) && !due_and_queued(t)) {
+        if let Some(t) = next.filter(|t| !due_and_queued(t)) {
             slot.armed = Some(t);
             self.timers.push(Reverse((t, index)));
         }
