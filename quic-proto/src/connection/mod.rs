@@ -978,7 +978,7 @@ impl Connection {
         if let Some(floor) = self
             .timer_floor
             .as_ref()
-            .filter(|floor| Some(floor.inputs) == self.timer_inputs())
+            .filter(|floor| self.timer_inputs_are(&floor.inputs))
         {
             // The floor bounds the other deadlines from below, so an ACK
             // deadline no later than it is the earliest of all...
@@ -1047,7 +1047,7 @@ impl Connection {
     fn timer_floor_holds(&self, now: Instant) -> bool {
         matches!(self.state, State::Established)
             && self.timer_floor.as_ref().is_some_and(|floor| {
-                floor.at.is_none_or(|at| now < at) && Some(floor.inputs) == self.timer_inputs()
+                floor.at.is_none_or(|at| now < at) && self.timer_inputs_are(&floor.inputs)
             })
     }
 
@@ -1088,6 +1088,26 @@ impl Connection {
             prev_discard_at: self.one_rtt.as_ref().and_then(OneRttKeys::prev_discard_at),
             ping_pending: self.ping_pending,
         })
+    }
+
+    /// Whether `Some(*inputs) == self.timer_inputs()`, asked field by field
+    /// so that the common mismatch (a new loss epoch) returns early.
+    #[inline]
+    fn timer_inputs_are(&self, inputs: &TimerInputs) -> bool {
+        let TimerInputs {
+            loss_epoch,
+            pto_base,
+            prev_discard_at,
+            ping_pending,
+        } = *inputs;
+        let same = self.handshake_confirmed
+            && self.path.validated
+            && loss_epoch == self.loss.timer_epoch()
+            && ping_pending == self.ping_pending
+            && pto_base == self.path.rtt.pto_base()
+            && prev_discard_at == self.one_rtt.as_ref().and_then(OneRttKeys::prev_discard_at);
+        debug_assert_eq!(same, Some(*inputs) == self.timer_inputs());
+        same
     }
 
     /// No later than any timer `run_timers` acts on.
