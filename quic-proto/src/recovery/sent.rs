@@ -259,6 +259,7 @@ impl<R> SentPackets<R> {
     /// PROTOCOL_VIOLATION. Each skipped number costs an empty slot while
     /// older packets are outstanding. A `pn` below `next_pn` is a caller
     /// bug: it is ignored (and asserts in debug builds).
+    #[inline]
     pub fn on_sent_packet(&mut self, pn: u64, packet: SentPacket<R>) {
         let next = self.next_pn();
         if pn < next {
