@@ -51,6 +51,9 @@ pub struct RemoteCids {
     retired_above: SmallVec<[u64; 4]>,
     /// RETIRE_CONNECTION_ID frames to write or waiting for an ACK.
     retiring: Vec<Retiring>,
+    /// Counts the calls that may have changed the stored IDs or the active
+    /// one; see [`RemoteCids::changes`].
+    changes: u32,
 }
 
 impl RemoteCids {
@@ -76,6 +79,7 @@ impl RemoteCids {
             retired_floor: 0,
             retired_above: SmallVec::new(),
             retiring: Vec::new(),
+            changes: 0,
         }
     }
 
@@ -106,6 +110,14 @@ impl RemoteCids {
     /// may want it to match resets that arrive with an unknown DCID.
     pub fn active_reset_token(&self) -> Option<StatelessResetToken> {
         self.active_entry().and_then(|s| s.token)
+    }
+
+    /// A number that changes with every call that may change the stored
+    /// IDs or which one is active (and so [`RemoteCids::active`] or
+    /// [`RemoteCids::active_reset_token`]): while it stays the same, they
+    /// do too, and a caller need not read them again.
+    pub const fn changes(&self) -> u32 {
+        self.changes
     }
 
     /// How many IDs are stored: the active one and the spares.
@@ -145,6 +157,7 @@ impl RemoteCids {
     /// enforces §7.2's "only the first" rules; a zero-length `cid` means the
     /// server uses zero-length IDs from now on.
     pub fn update_initial(&mut self, cid: ConnectionId) {
+        self.changes = self.changes.wrapping_add(1);
         if let Some(s) = self.pool.iter_mut().find(|s| s.sequence == 0) {
             s.cid = cid;
         }
@@ -153,6 +166,7 @@ impl RemoteCids {
     /// Records the server's stateless_reset_token transport parameter, the
     /// token of sequence 0 (RFC 9000 §10.3, §18.2).
     pub fn set_initial_reset_token(&mut self, token: StatelessResetToken) {
+        self.changes = self.changes.wrapping_add(1);
         if let Some(s) = self.pool.iter_mut().find(|s| s.sequence == 0) {
             s.token = Some(token);
         }
@@ -171,6 +185,7 @@ impl RemoteCids {
         cid: ConnectionId,
         token: StatelessResetToken,
     ) -> Result<(), TransportError> {
+        self.changes = self.changes.wrapping_add(1);
         if self.is_zero_length() || cid.is_empty() {
             return Err(TransportError::transport_parameter(
                 "preferred_address with a zero-length connection ID",
@@ -190,6 +205,7 @@ impl RemoteCids {
     /// retired, is retired at once without being stored. A repeated frame is
     /// harmless.
     pub fn on_new_connection_id(&mut self, frame: &NewConnectionId) -> Result<(), TransportError> {
+        self.changes = self.changes.wrapping_add(1);
         let sequence = frame.sequence.into_inner();
         let retire_prior_to = frame.retire_prior_to.into_inner();
         // RFC 9000 §19.15: "An endpoint that is sending packets with a
@@ -228,6 +244,7 @@ impl RemoteCids {
     /// for a Retire Prior To from the peer, which can retire up to `limit`
     /// IDs at once.
     pub fn rotate(&mut self) -> Option<ConnectionId> {
+        self.changes = self.changes.wrapping_add(1);
         if self.is_zero_length() || self.retiring.len() as u64 >= self.limit {
             return None;
         }

@@ -35,6 +35,39 @@ pub(crate) struct LogSpan {
     len: u16,
 }
 
+/// The entries of consecutive packets (each span starting where the
+/// previous one ends), to take out of the log in one step.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LogRun {
+    start: u64,
+    end: u64,
+}
+
+impl LogRun {
+    /// Adds the next packet's `span` if it continues the run (an empty run
+    /// takes any span); returns whether it did.
+    pub fn append(&mut self, span: LogSpan) -> bool {
+        if self.start == self.end {
+            *self = span.into();
+            true
+        } else if span.start == self.end {
+            self.end += u64::from(span.len);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl From<LogSpan> for LogRun {
+    fn from(span: LogSpan) -> Self {
+        Self {
+            start: span.start,
+            end: span.start + u64::from(span.len),
+        }
+    }
+}
+
 /// The log of in-flight frames.
 #[derive(Debug, Default)]
 pub(crate) struct FrameLog {
@@ -72,21 +105,22 @@ impl FrameLog {
     }
 
     /// Takes a packet's entries out of the log, calling `f` on each.
-    pub fn take(&mut self, span: LogSpan, mut f: impl FnMut(Record)) {
-        if span.start == self.base {
-            // The oldest packet in the log (the usual case): pop its
+    pub fn take(&mut self, span: LogSpan, f: impl FnMut(Record)) {
+        self.take_run(span.into(), f);
+    }
+
+    /// Takes the entries of a run of packets out of the log, calling `f`
+    /// on each in log order: the same calls as [`FrameLog::take`] of each
+    /// packet of the run in turn.
+    pub fn take_run(&mut self, run: LogRun, mut f: impl FnMut(Record)) {
+        if run.start == self.base {
+            // The oldest packets in the log (the usual case): pop their
             // entries instead of leaving holes to sweep.
-            for _ in 0..span.len {
-                let Some(slot) = self.entries.pop_front() else {
-                    break;
-                };
-                self.base += 1;
-                if let Some(r) = slot {
-                    f(r);
-                }
-            }
+            let n = (run.end - run.start).min(self.entries.len() as u64);
+            self.base += n;
+            self.entries.drain(..n as usize).flatten().for_each(f);
         } else {
-            for i in span.start..span.start + u64::from(span.len) {
+            for i in run.start..run.end {
                 let Some(slot) = i
                     .checked_sub(self.base)
                     .and_then(|at| self.entries.get_mut(at as usize))
@@ -133,6 +167,31 @@ mod tests {
         log.take(spans[0], |_| n += 1);
         assert_eq!(n, 4, "a span is taken once");
         log.take(spans[2], |_| n += 1);
+        assert_eq!((n, log.len()), (6, 0));
+    }
+
+    #[test]
+    fn a_run_hands_over_what_its_packets_would() {
+        let mut log = FrameLog::default();
+        let mut spans = Vec::new();
+        for i in 0..4 {
+            log.begin();
+            for _ in 0..i {
+                log.push(Record::HandshakeDone);
+            }
+            spans.push(log.finish());
+        }
+        // A run away from the front (packet 0 still in the log), then one
+        // from the front.
+        let mut run = LogRun::default();
+        assert!(run.append(spans[2]) && run.append(spans[3]));
+        assert!(!run.append(spans[1]), "not a continuation");
+        let mut n = 0;
+        log.take_run(run, |_| n += 1);
+        assert_eq!((n, log.len()), (5, 6));
+        let mut run = LogRun::default();
+        assert!(run.append(spans[0]) && run.append(spans[1]));
+        log.take_run(run, |_| n += 1);
         assert_eq!((n, log.len()), (6, 0));
     }
 

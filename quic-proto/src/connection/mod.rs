@@ -393,16 +393,6 @@ impl Spaces {
             .is_some_and(|s| s.take().is_some())
     }
 
-    /// The spaces not discarded, in order.
-    fn iter(&self) -> impl Iterator<Item = &Space> {
-        let [initial, handshake] = &self.handshake;
-        initial
-            .as_deref()
-            .into_iter()
-            .chain(handshake.as_deref())
-            .chain(Some(&self.data))
-    }
-
     /// The Initial and Handshake spaces not discarded.
     fn handshake_mut(&mut self) -> impl Iterator<Item = &mut Space> {
         self.handshake.iter_mut().flatten().map(|s| &mut **s)
@@ -782,6 +772,12 @@ impl Connection {
         self.remote_cids.active_reset_token()
     }
 
+    /// Changes whenever [`Connection::peer_reset_token`] may have changed
+    /// ([`RemoteCids::changes`]).
+    pub(crate) fn peer_cid_changes(&self) -> u32 {
+        self.remote_cids.changes()
+    }
+
     /// Whether the handshake has completed.
     pub fn is_established(&self) -> bool {
         matches!(self.state, State::Established)
@@ -961,26 +957,52 @@ impl Connection {
 
     /// When [`Connection::handle_timeout`] must next run.
     pub fn next_timeout(&self) -> Option<Instant> {
+        self.next_timeout_before(None)
+    }
+
+    /// [`Connection::next_timeout`] when it is earlier than `bound`, else
+    /// `None`; with no bound, [`Connection::next_timeout`] itself. For a
+    /// caller that acts only on an earlier deadline, such as the endpoint's
+    /// timer heap, which holds the connection at `bound`.
+    pub(crate) fn next_timeout_before(&self, bound: Option<Instant>) -> Option<Instant> {
+        let before = |t: Option<Instant>| t.filter(|t| bound.is_none_or(|bound| *t < bound));
         match self.state {
-            State::Closing { until } | State::Draining { until } => return Some(until),
+            State::Closing { until } | State::Draining { until } => return before(Some(until)),
             State::Drained => return None,
             _ => {}
         }
-        let mut acks = self.spaces.data.ack.ack_deadline();
-        for space in self.spaces.iter().filter(|s| s.keys.is_some()) {
-            acks = earliest(acks, space.ack.ack_deadline());
-        }
-        if let Some(floor) = &self.timer_floor {
+        let acks = self.ack_deadline();
+        if let Some(floor) = self
+            .timer_floor
+            .as_ref()
+            .filter(|floor| self.timer_inputs_are(&floor.inputs))
+        {
             // The floor bounds the other deadlines from below, so an ACK
-            // deadline no later than it is the earliest of all.
-            if floor.at.is_none_or(|at| acks.is_some_and(|a| a <= at))
-                && Some(floor.inputs) == self.timer_inputs()
-            {
+            // deadline no later than it is the earliest of all...
+            if floor.at.is_none_or(|at| acks.is_some_and(|a| a <= at)) {
                 debug_assert_eq!(acks, self.next_timeout_computed(acks));
-                return acks;
+                return before(acks);
+            }
+            // ... and when neither is earlier than `bound`, nothing is.
+            if bound.is_some_and(|bound| {
+                floor.at.is_none_or(|at| at >= bound) && acks.is_none_or(|a| a >= bound)
+            }) {
+                debug_assert_eq!(before(self.next_timeout_computed(acks)), None);
+                return None;
             }
         }
-        self.next_timeout_computed(acks)
+        before(self.next_timeout_computed(acks))
+    }
+
+    /// The earliest ACK deadline of the spaces with keys.
+    fn ack_deadline(&self) -> Option<Instant> {
+        let mut acks = self.spaces.data.ack.ack_deadline();
+        for space in self.spaces.handshake.iter().flatten() {
+            if space.keys.is_some() {
+                acks = earliest(acks, space.ack.ack_deadline());
+            }
+        }
+        acks
     }
 
     /// [`Connection::next_timeout`] of an open connection, from every
@@ -1022,7 +1044,7 @@ impl Connection {
     fn timer_floor_holds(&self, now: Instant) -> bool {
         matches!(self.state, State::Established)
             && self.timer_floor.as_ref().is_some_and(|floor| {
-                floor.at.is_none_or(|at| now < at) && Some(floor.inputs) == self.timer_inputs()
+                floor.at.is_none_or(|at| now < at) && self.timer_inputs_are(&floor.inputs)
             })
     }
 
@@ -1063,6 +1085,26 @@ impl Connection {
             prev_discard_at: self.one_rtt.as_ref().and_then(OneRttKeys::prev_discard_at),
             ping_pending: self.ping_pending,
         })
+    }
+
+    /// Whether `Some(*inputs) == self.timer_inputs()`, asked field by field
+    /// so that the common mismatch (a new loss epoch) returns early.
+    #[inline]
+    fn timer_inputs_are(&self, inputs: &TimerInputs) -> bool {
+        let TimerInputs {
+            loss_epoch,
+            pto_base,
+            prev_discard_at,
+            ping_pending,
+        } = *inputs;
+        let same = self.handshake_confirmed
+            && self.path.validated
+            && loss_epoch == self.loss.timer_epoch()
+            && ping_pending == self.ping_pending
+            && pto_base == self.path.rtt.pto_base()
+            && prev_discard_at == self.one_rtt.as_ref().and_then(OneRttKeys::prev_discard_at);
+        debug_assert_eq!(same, Some(*inputs) == self.timer_inputs());
+        same
     }
 
     /// No later than any timer `run_timers` acts on.

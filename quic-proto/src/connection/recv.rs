@@ -1,9 +1,10 @@
 //! The receive path: datagrams to packets to frames (RFC 9000 §12, §13).
 
+use std::mem;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::log::Record;
+use super::log::{FrameLog, LogRun, LogSpan, Record};
 use super::{Connection, ConnectionError, HandshakeDoneState, Space, State};
 use crate::ack::EcnCodepoint;
 use crate::cid_manager::{LocalCids, RemoteCids};
@@ -128,6 +129,62 @@ impl<'p, 'a> AckedFrames<'p, 'a> {
                 fin: false,
             });
         }
+    }
+}
+
+/// The packets one ACK frame decides about, on their way out of the log.
+/// The acknowledged packets come in packet-number order, so their entries
+/// usually follow each other in the log: they are taken a run at a time,
+/// which hands the frames over in the same order as packet by packet.
+struct AckedPackets<'l, 'p, 'a> {
+    log: &'l mut FrameLog,
+    /// The acknowledged packets not yet taken from the log.
+    acked: LogRun,
+    frames: AckedFrames<'p, 'a>,
+}
+
+impl<'l, 'p, 'a> AckedPackets<'l, 'p, 'a> {
+    fn new(log: &'l mut FrameLog, frames: AckedFrames<'p, 'a>) -> Self {
+        Self {
+            log,
+            acked: LogRun::default(),
+            frames,
+        }
+    }
+
+    /// A packet was acknowledged.
+    fn acked(&mut self, span: LogSpan) {
+        if !self.acked.append(span) {
+            self.take_acked();
+            self.acked = span.into();
+        }
+    }
+
+    /// A packet was declared lost.
+    fn lost(&mut self, span: LogSpan) {
+        self.take_acked();
+        let frames = &mut self.frames;
+        self.log.take(span, |r| frames.lost(r));
+    }
+
+    /// A packet was discarded: what it carried no longer matters.
+    fn dropped(&mut self, span: LogSpan) {
+        self.take_acked();
+        self.log.take(span, |_| {});
+    }
+
+    /// Hands every frame over; call when the ACK is done.
+    fn finish(mut self) {
+        self.take_acked();
+        self.frames.flush();
+    }
+
+    /// Takes the pending run of acknowledged packets from the log.
+    #[inline(never)]
+    fn take_acked(&mut self) {
+        let frames = &mut self.frames;
+        self.log
+            .take_run(mem::take(&mut self.acked), |r| frames.acked(r));
     }
 }
 
@@ -628,7 +685,7 @@ impl Connection {
             local_cids,
             remote_cids,
         };
-        let mut frames = AckedFrames::new(&mut parts);
+        let mut packets = AckedPackets::new(log, AckedFrames::new(&mut parts));
         let outcome = loss.on_ack_received(
             now,
             space_id,
@@ -637,16 +694,16 @@ impl Connection {
             PathRef::new(&mut path.rtt, &mut *path.cc),
             &ctx,
             |event| match event.fate {
-                Fate::Acked => log.take(event.packet.record, |r| frames.acked(r)),
+                Fate::Acked => packets.acked(event.packet.record),
                 Fate::Lost => {
                     stats.packets_lost += 1;
                     stats.bytes_lost += u64::from(event.packet.size);
-                    log.take(event.packet.record, |r| frames.lost(r));
+                    packets.lost(event.packet.record);
                 }
-                _ => log.take(event.packet.record, |_| {}),
+                _ => packets.dropped(event.packet.record),
             },
         );
-        frames.flush();
+        packets.finish();
         let outcome = outcome?;
         if idx == 2 {
             if let (Some(keys), Some(largest)) = (self.one_rtt.as_mut(), outcome.ack.largest) {

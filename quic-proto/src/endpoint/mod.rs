@@ -148,6 +148,9 @@ struct Slot {
     initial_dcid: Option<ConnectionId>,
     /// The reset token registered in `by_reset_token`.
     reset_token: Option<StatelessResetToken>,
+    /// [`Connection::peer_cid_changes`] when `reset_token` was last
+    /// brought up to date; `None` before the first time.
+    reset_token_checked: Option<u32>,
 }
 
 /// Where a received datagram came from and how it was marked.
@@ -564,6 +567,7 @@ impl Endpoint {
             slot.generation = slot.generation.wrapping_add(1);
             slot.conn = Some(Box::new(conn));
             slot.initial_dcid = initial_dcid;
+            slot.reset_token_checked = None;
             return index;
         }
         self.slots.push(Slot {
@@ -573,6 +577,7 @@ impl Endpoint {
             queued: false,
             initial_dcid,
             reset_token: None,
+            reset_token_checked: None,
         });
         (self.slots.len() - 1) as u32
     }
@@ -591,7 +596,6 @@ impl Endpoint {
 
     fn rearm(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
-        let next = slot.conn.as_deref().and_then(Connection::next_timeout);
         // Only an earlier deadline goes into the heap. A later one waits for
         // the armed entry to fire (a wake-up with nothing due is harmless and
         // re-arms), so a busy connection whose deadlines move forward on
@@ -599,8 +603,12 @@ impl Endpoint {
         // connection queued to send (typically an ACK to send at once) stays
         // out too: its `poll_transmit` runs the connection's timers, and the
         // connection is re-armed when it leaves the queue.
+        let next = slot
+            .conn
+            .as_deref()
+            .and_then(|conn| conn.next_timeout_before(slot.armed));
         let due_and_queued = |t: &Instant| slot.queued && self.now.is_some_and(|now| *t <= now);
-        if let Some(t) = next.filter(|t| slot.armed.is_none_or(|a| *t < a) && !due_and_queued(t)) {
+        if let Some(t) = next.filter(|t| !due_and_queued(t)) {
             slot.armed = Some(t);
             self.timers.push(Reverse((t, index)));
         }
@@ -633,15 +641,19 @@ impl Endpoint {
                 }
             }
         }
-        let token = conn.peer_reset_token();
-        if token != slot.reset_token {
-            if let Some(old) = slot.reset_token.take() {
-                self.by_reset_token.remove(&old);
+        let changes = Some(conn.peer_cid_changes());
+        if slot.reset_token_checked != changes {
+            slot.reset_token_checked = changes;
+            let token = conn.peer_reset_token();
+            if token != slot.reset_token {
+                if let Some(old) = slot.reset_token.take() {
+                    self.by_reset_token.remove(&old);
+                }
+                if let Some(new) = token {
+                    self.by_reset_token.insert(new, index);
+                }
+                slot.reset_token = token;
             }
-            if let Some(new) = token {
-                self.by_reset_token.insert(new, index);
-            }
-            slot.reset_token = token;
         }
         let mut drained = false;
         if conn.has_events() {

@@ -227,22 +227,17 @@ impl<R> LossDetection<R> {
         cc: &mut dyn Controller,
     ) {
         let (now, size, in_flight) = (packet.time_sent, packet.size, packet.in_flight());
+        let sent = self.space_mut(space);
+        let first_ack_eliciting = packet.ack_eliciting() && sent.ack_eliciting_in_flight() == 0;
+        sent.on_sent_packet(pn, packet);
         if in_flight {
             // Only a later send time or `last_armed` (see `CachedTimer`),
             // unless the packet arms something that was not armed.
-            let arms_new = self.last_armed.is_none()
-                || (packet.ack_eliciting()
-                    && self
-                        .space(space)
-                        .is_none_or(|s| s.ack_eliciting_in_flight() == 0));
-            if arms_new {
+            if self.last_armed.is_none() || first_ack_eliciting {
                 self.timer_moved();
             } else if let Some(c) = &mut self.cached {
                 c.exact = false;
             }
-        }
-        self.space_mut(space).on_sent_packet(pn, packet);
-        if in_flight {
             cc.on_packet_sent(now, u64::from(size));
             self.last_armed = Some(now);
         }

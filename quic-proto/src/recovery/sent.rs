@@ -111,6 +111,18 @@ impl InFlight {
         }
     }
 
+    /// Removes what [`InFlight::add`] counted into `other`, as
+    /// [`InFlight::remove`] of each of its packets would.
+    fn remove_all(&mut self, other: Self) {
+        debug_assert!(self.bytes >= other.bytes, "bytes in flight underflow");
+        debug_assert!(
+            self.ack_eliciting >= other.ack_eliciting,
+            "ack-eliciting count underflow"
+        );
+        self.bytes = self.bytes.saturating_sub(other.bytes);
+        self.ack_eliciting = self.ack_eliciting.saturating_sub(other.ack_eliciting);
+    }
+
     fn remove<R>(&mut self, p: &SentPacket<R>) {
         if p.in_flight() {
             debug_assert!(self.bytes >= u64::from(p.size), "bytes in flight underflow");
@@ -259,6 +271,7 @@ impl<R> SentPackets<R> {
     /// PROTOCOL_VIOLATION. Each skipped number costs an empty slot while
     /// older packets are outstanding. A `pn` below `next_pn` is a caller
     /// bug: it is ignored (and asserts in debug builds).
+    #[inline]
     pub fn on_sent_packet(&mut self, pn: u64, packet: SentPacket<R>) {
         let next = self.next_pn();
         if pn < next {
@@ -349,7 +362,10 @@ impl<R> SentPackets<R> {
         };
         // RFC 9002 Appendix A.7: largest_acked_packet = max(largest_acked_packet, ack.largest_acked).
         self.largest_acked = Some(self.largest_acked.map_or(largest, |l| l.max(largest)));
-        let mut span: Option<(u64, u64)> = None;
+        // The packets marked: their span, and what they leave in flight
+        // (taken off at once at the end).
+        let (mut lo, mut hi) = (u64::MAX, 0);
+        let mut acked = InFlight::default();
         for range in ranges {
             let Some(idx) = self.index_range(&range) else {
                 continue;
@@ -361,16 +377,18 @@ impl<R> SentPackets<R> {
                     continue; // a range repeated within the same frame
                 }
                 p.flags |= ACKED;
-                self.in_flight.remove(p);
+                acked.add(p);
                 summary.newly_acked += 1;
                 summary.ack_eliciting_acked |= p.ack_eliciting();
                 if pn == largest {
                     summary.largest_sent_time = Some(p.time_sent);
                 }
-                span = Some(span.map_or((pn, pn), |(lo, hi)| (lo.min(pn), hi.max(pn))));
+                lo = lo.min(pn);
+                hi = hi.max(pn);
             }
         }
-        Ok((summary, span.map(|(lo, hi)| lo..=hi)))
+        self.in_flight.remove_all(acked);
+        Ok((summary, (lo <= hi).then_some(lo..=hi)))
     }
 
     /// Checks every range before anything changes; returns the largest
