@@ -63,11 +63,16 @@ impl Kind {
 const SHORT_DCID_START: usize = 1;
 const LONG_DCID_START: usize = 6;
 
-/// A parsed first packet, 8 bytes so that it and the packet's length
-/// travel in two registers: only what the receive path needs per packet.
-/// The rest of the header (version, SCID, token, version list) lies in the
-/// packet's bytes at offsets the parser has checked, and
-/// [`Parsed::header`] reads it from there.
+/// A parsed first packet, 8 bytes so that it (and a `Result` of it) travels
+/// in one register: only what the receive path needs per packet. The rest
+/// of the header (version, SCID, token, version list) lies in the packet's
+/// bytes at offsets the parser has checked, and [`Parsed::header`] reads it
+/// from there.
+///
+/// `repr(C)` puts the one-byte fields first, so that a `Result`'s error
+/// byte shares a slot with one of them rather than with part of
+/// `pn_offset`; otherwise the compiler assembles the value through the
+/// stack with overlapping loads and stores, which stall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 struct Parsed {
