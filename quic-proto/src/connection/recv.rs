@@ -553,6 +553,7 @@ impl Connection {
     ) -> Result<(), TransportError> {
         use crate::coding::Encode;
         match frame {
+            Frame::Stream(f) => self.streams.on_stream_frame(&f)?,
             Frame::Padding { .. } | Frame::Ping => {}
             Frame::Ack(ack) => self.handle_ack(now, idx, &ack)?,
             Frame::Crypto(f) => {

@@ -403,12 +403,14 @@ impl Endpoint {
         };
         let index = route
             .dcid
-            .and_then(|d| self.lookup(&d))
+            .as_ref()
+            .and_then(|d| self.lookup(d))
             .or_else(|| self.by_remote.get(&remote).copied())
             .or_else(|| {
                 route
                     .dcid
-                    .and_then(|d| self.by_initial_dcid.get(&d).copied())
+                    .as_ref()
+                    .and_then(|d| self.by_initial_dcid.get(d).copied())
             })
             .or_else(|| {
                 // RFC 9000 §10.3.1: a datagram we cannot route may be a
@@ -716,17 +718,29 @@ impl Endpoint {
     }
 
     /// Reads what routing needs from the first packet of a datagram.
+    /// Inlined so that the route of a short header, the common case, is
+    /// built in place rather than returned through memory.
+    #[inline(always)]
     fn classify(&self, now: Instant, remote: SocketAddr, datagram: &mut [u8]) -> Option<Route> {
         let (packet, _) = PartialPacket::decode(datagram, self.config.local_cid_len, false).ok()?;
         let dcid = ConnectionId::new(packet.dst_cid()).ok();
-        if packet.level() == Some(Level::OneRtt) {
+        let kind = if packet.level() == Some(Level::OneRtt) {
             // A short header: no more to read than the DCID.
-            return Some(Route {
-                dcid,
-                kind: RouteKind::Short,
-            });
-        }
-        let kind = match packet.header() {
+            RouteKind::Short
+        } else {
+            self.classify_long(now, remote, &packet)
+        };
+        Some(Route { dcid, kind })
+    }
+
+    /// What a long header (or a packet of another version) asks for.
+    fn classify_long(
+        &self,
+        now: Instant,
+        remote: SocketAddr,
+        packet: &PartialPacket<'_>,
+    ) -> RouteKind {
+        match packet.header() {
             Header::UnsupportedVersion {
                 dst_cid, src_cid, ..
             } => RouteKind::Unsupported {
@@ -764,8 +778,7 @@ impl Endpoint {
             }
             Header::Short { .. } => RouteKind::Short,
             _ => RouteKind::Other,
-        };
-        Some(Route { dcid, kind })
+        }
     }
 
     /// A client's first Initial: create a server connection, or answer

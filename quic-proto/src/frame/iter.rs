@@ -38,6 +38,9 @@ impl<'a> Frames<'a> {
 impl<'a> Iterator for Frames<'a> {
     type Item = Result<Frame<'a>, TransportError>;
 
+    /// Inlined so that a STREAM frame, decoded inline too, reaches the
+    /// caller in registers rather than through a by-value copy.
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.r.is_empty() {
             return None;

@@ -63,17 +63,25 @@ impl Kind {
 const SHORT_DCID_START: usize = 1;
 const LONG_DCID_START: usize = 6;
 
-/// A parsed first packet, small enough to travel in registers: only what
-/// the receive path needs per packet. The rest of the header (version,
-/// SCID, token, version list) lies in the packet's bytes at offsets the
-/// parser has checked, and [`Parsed::header`] reads it from there.
+/// A parsed first packet, 8 bytes so that it (and a `Result` of it) travels
+/// in one register: only what the receive path needs per packet. The rest
+/// of the header (version, SCID, token, version list) lies in the packet's
+/// bytes at offsets the parser has checked, and [`Parsed::header`] reads it
+/// from there.
+///
+/// `repr(C)` puts the one-byte fields first, so that a `Result`'s error
+/// byte shares a slot with one of them rather than with part of
+/// `pn_offset`; otherwise the compiler assembles the value through the
+/// stack with overlapping loads and stores, which stall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 struct Parsed {
     kind: Kind,
     /// At most 20 for v1/v2 kinds (checked); any length for the others.
     dst_cid_len: u8,
-    /// Where the packet number starts (0 if it has none).
-    pn_offset: usize,
+    /// Where the packet number starts (0 if it has none); the parser
+    /// rejects a header longer than `u32::MAX` bytes.
+    pn_offset: u32,
 }
 
 impl Parsed {
@@ -175,6 +183,10 @@ impl Parsed {
         buf.get(start..).unwrap_or(&[])
     }
 
+    fn pn_offset(&self) -> usize {
+        self.pn_offset as usize
+    }
+
     fn level(&self) -> Option<Level> {
         match self.kind {
             Kind::Initial => Some(Level::Initial),
@@ -206,7 +218,9 @@ impl Parsed {
 
 /// Parses the unprotected parts of the first packet in `buf`; returns them
 /// and the packet's length. Inlined so that the short header, the common
-/// case, is parsed in registers.
+/// case, is parsed in registers; the long-header parser returns only the
+/// 8-byte [`Parsed`] (in a register) and leaves the reader at the packet's
+/// end.
 #[inline]
 fn parse(
     buf: &[u8],
@@ -216,17 +230,21 @@ fn parse(
     let mut r = Reader::new(buf);
     let first = r.u8()?;
     if first & FORM_BIT == 0 {
-        parse_short(&mut r, first, local_cid_len, grease_quic_bit)
+        // A short header packet runs to the end of the datagram (§12.2).
+        let parsed = parse_short(&mut r, first, local_cid_len, grease_quic_bit)?;
+        Ok((parsed, buf.len()))
     } else {
-        parse_long(&mut r, first, grease_quic_bit)
+        let parsed = parse_long(&mut r, first, grease_quic_bit)?;
+        Ok((parsed, r.position()))
     }
 }
 
+/// Parses a long header and leaves `r` at the end of its packet.
 fn parse_long(
     r: &mut Reader<'_>,
     first: u8,
     grease_quic_bit: bool,
-) -> Result<(Parsed, usize), PacketDecodeError> {
+) -> Result<Parsed, PacketDecodeError> {
     let version = Version(r.u32()?);
     if version == Version::NEGOTIATION {
         return parse_version_negotiation(r);
@@ -236,12 +254,12 @@ fn parse_long(
         // rest of the datagram is this packet's (its length is unknown).
         let dst_cid_len = read_invariant_cid(r)?;
         read_invariant_cid(r)?;
-        let parsed = Parsed {
+        r.rest();
+        return Ok(Parsed {
             kind: Kind::UnsupportedVersion,
             dst_cid_len,
             pn_offset: 0,
-        };
-        return Ok((parsed, r.buffer().len()));
+        });
     }
     check_fixed_bit(first, grease_quic_bit)?;
     // RFC 9000 §17.2: v1 (and v2) CIDs over 20 bytes MUST be dropped.
@@ -260,18 +278,15 @@ fn parse_long(
     }
     // RFC 9000 §17.2: Length covers the packet number and the payload.
     let length = r.varint_u64()?;
-    let pn_offset = r.position();
-    let len = usize::try_from(length)
-        .ok()
-        .and_then(|l| l.checked_add(pn_offset))
-        .filter(|&end| end <= r.buffer().len())
-        .ok_or(PacketDecodeError::LengthOutOfBounds)?;
-    let parsed = Parsed {
+    let pn_offset =
+        u32::try_from(r.position()).map_err(|_| PacketDecodeError::LengthOutOfBounds)?;
+    r.bytes_u64(length)
+        .map_err(|_| PacketDecodeError::LengthOutOfBounds)?;
+    Ok(Parsed {
         kind: Kind::long(ty),
         dst_cid_len,
         pn_offset,
-    };
-    Ok((parsed, len))
+    })
 }
 
 /// RFC 9000 §17.2, §17.3.1: a zero fixed bit is invalid in v1/v2 unless the
@@ -307,7 +322,7 @@ fn parse_short(
     first: u8,
     local_cid_len: usize,
     grease_quic_bit: bool,
-) -> Result<(Parsed, usize), PacketDecodeError> {
+) -> Result<Parsed, PacketDecodeError> {
     // RFC 9000 §17.3.1: the DCID length is known only to the receiver.
     let dst_cid_len = u8::try_from(local_cid_len)
         .ok()
@@ -315,43 +330,42 @@ fn parse_short(
         .ok_or(PacketDecodeError::InvalidLocalCidLength)?;
     check_fixed_bit(first, grease_quic_bit)?;
     r.bytes(local_cid_len)?;
-    let parsed = Parsed {
+    Ok(Parsed {
         kind: Kind::Short,
         dst_cid_len,
-        pn_offset: r.position(),
-    };
-    // A short header packet runs to the end of the datagram (§12.2).
-    Ok((parsed, r.buffer().len()))
+        // The first byte, then the DCID.
+        pn_offset: 1 + u32::from(dst_cid_len),
+    })
 }
 
-fn parse_version_negotiation(r: &mut Reader<'_>) -> Result<(Parsed, usize), PacketDecodeError> {
+/// Parses the rest of a Version Negotiation packet, which takes the whole
+/// datagram.
+fn parse_version_negotiation(r: &mut Reader<'_>) -> Result<Parsed, PacketDecodeError> {
     // RFC 9000 §17.2.1: the Unused bits, including the fixed bit, are
-    // ignored; the packet takes the whole datagram.
+    // ignored.
     let dst_cid_len = read_invariant_cid(r)?;
     read_invariant_cid(r)?;
     if r.rest().len() % 4 != 0 {
         return Err(PacketDecodeError::MalformedVersionList);
     }
-    let parsed = Parsed {
+    Ok(Parsed {
         kind: Kind::VersionNegotiation,
         dst_cid_len,
         pn_offset: 0,
-    };
-    Ok((parsed, r.buffer().len()))
+    })
 }
 
-fn parse_retry(r: &mut Reader<'_>, dst_cid_len: u8) -> Result<(Parsed, usize), PacketDecodeError> {
+fn parse_retry(r: &mut Reader<'_>, dst_cid_len: u8) -> Result<Parsed, PacketDecodeError> {
     // RFC 9000 §17.2.5: Retry Token (..), Retry Integrity Tag (128); no
     // Length, so the packet takes the rest of the datagram.
-    if r.remaining() < RETRY_INTEGRITY_TAG_LEN {
+    if r.rest().len() < RETRY_INTEGRITY_TAG_LEN {
         return Err(PacketDecodeError::Truncated);
     }
-    let parsed = Parsed {
+    Ok(Parsed {
         kind: Kind::Retry,
         dst_cid_len,
         pn_offset: 0,
-    };
-    Ok((parsed, r.buffer().len()))
+    })
 }
 
 /// The first packet of a datagram, header parsed, protection still on. The
@@ -413,7 +427,7 @@ impl<'a> PartialPacket<'a> {
 
     /// Where the packet number starts, for packets that have one.
     pub fn pn_offset(&self) -> Option<usize> {
-        self.level().map(|_| self.parsed.pn_offset)
+        self.level().map(|_| self.parsed.pn_offset())
     }
 
     /// The packet's length in the datagram.
@@ -449,7 +463,7 @@ impl<'a> PartialPacket<'a> {
         if self.level().is_none() {
             return Err(PacketDecodeError::NotProtected);
         }
-        let pn_offset = self.parsed.pn_offset;
+        let pn_offset = self.parsed.pn_offset();
         let unprotected =
             protect::remove_header_protection(self.buf, pn_offset, largest_received, header_key)?;
         Ok(UnprotectedPacket {
@@ -515,7 +529,7 @@ impl<'a> UnprotectedPacket<'a> {
     ) -> Result<OpenedPacket<'a>, PacketDecodeError> {
         let payload = protect::decrypt_payload(
             self.buf,
-            self.parsed.pn_offset,
+            self.parsed.pn_offset(),
             &self.unprotected,
             packet_key,
         )?;
