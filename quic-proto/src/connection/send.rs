@@ -81,8 +81,10 @@ impl Connection {
         if !self.spaces.has_keys(0) && !self.spaces.has_keys(1) {
             // Only 1-RTT packets can be sent (the usual case once the
             // handshake is done): one packet, never padded.
-            let b = self.build_packet(now, 2, &mut buf[..limit], 0, 0)?;
-            self.seal_and_record(now, buf, &b);
+            // Borrowed where it was returned, not moved out of the Option.
+            let built = self.build_packet(now, 2, &mut buf[..limit], 0, 0);
+            let b = built.as_ref()?;
+            self.seal_and_record(now, buf, b);
             return Some(self.datagram_sent(b.end()));
         }
         let mut built: SmallVec<[Built; 3]> = SmallVec::new();
@@ -394,6 +396,7 @@ impl Connection {
 
     /// Writes the header of a packet in space `idx`, to our peer's current
     /// CID, at the start of `out`.
+    #[inline(always)]
     fn write_header(
         &self,
         idx: usize,

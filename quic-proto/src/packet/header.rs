@@ -338,6 +338,7 @@ impl<'a> Header<'a> {
 
     /// What [`Header::write`] does for a [`Header::Short`] with these
     /// fields, without building the `Header`: the 1-RTT send path.
+    #[inline]
     pub fn write_short(
         buf: &mut [u8],
         spin: bool,

@@ -331,21 +331,21 @@ impl SendStream {
         }
         if retransmit {
             if let Some((start, stop)) = self.lost.first() {
-                let header = StreamHeader::new(id, start);
+                let mut header = StreamHeader::new(id, start);
                 let (len, with_len) = fit(&header, stop - start, space)?;
                 let end = start + len as u64;
                 self.lost.remove(start, end);
-                return Some(self.emit(header, start, len, with_len, 0, e));
+                return Some(self.emit(&mut header, start, len, with_len, 0, e));
             }
             if self.fin_due() && self.sent == self.end {
-                let header = StreamHeader::new(id, self.end);
+                let mut header = StreamHeader::new(id, self.end);
                 // Without Length only if the header fills the space exactly;
                 // a Length of 0 takes one byte.
                 let with_len = header.fixed_len() != space;
                 if header.fixed_len() + usize::from(with_len) > space {
                     return None;
                 }
-                return Some(self.emit(header, self.end, 0, with_len, 0, e));
+                return Some(self.emit(&mut header, self.end, 0, with_len, 0, e));
             }
             return None;
         }
@@ -353,17 +353,17 @@ impl SendStream {
         if avail == 0 {
             return None;
         }
-        let header = StreamHeader::new(id, self.sent);
+        let mut header = StreamHeader::new(id, self.sent);
         let (len, with_len) = fit(&header, avail, space)?;
         let offset = self.sent;
         self.sent += len as u64;
-        Some(self.emit(header, offset, len, with_len, len as u64, e))
+        Some(self.emit(&mut header, offset, len, with_len, len as u64, e))
     }
 
     /// Writes the frame `header` starts, carrying `[offset, offset + len)`.
     fn emit<E: Encoder + ?Sized>(
         &mut self,
-        header: StreamHeader,
+        header: &mut StreamHeader,
         offset: u64,
         len: usize,
         with_len: bool,
@@ -388,6 +388,12 @@ impl SendStream {
 
     /// Copies `[offset, offset + len)` of the buffer into `e`.
     fn copy_out<E: Encoder + ?Sized>(&mut self, offset: u64, len: usize, e: &mut E) {
+        // Usually the whole range lies in the chunk where the last frame
+        // ended (the hint, which then stays right) or in the tail.
+        if let Some(piece) = self.contiguous(offset, len) {
+            e.put_slice(piece);
+            return;
+        }
         let stop = offset + len as u64;
         let mut at = offset;
         let mut i = self.chunk_at(at);
@@ -411,6 +417,17 @@ impl SendStream {
         if at < stop {
             e.put_zeros((stop - at) as usize);
         }
+    }
+
+    /// `[offset, offset + len)` when one piece of the buffer holds it all:
+    /// the chunk at `copy_hint`, or the tail.
+    fn contiguous(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let (start, piece) = match self.chunks.get(self.copy_hint) {
+            Some((o, b)) if *o <= offset && offset < o + b.len() as u64 => (*o, &b[..]),
+            _ => (self.end - self.tail.len() as u64, &self.tail[..]),
+        };
+        let from = usize::try_from(offset.checked_sub(start)?).ok()?;
+        piece.get(from..from.checked_add(len)?)
     }
 
     /// The index of the first chunk ending after `at` (`chunks.len()` if
