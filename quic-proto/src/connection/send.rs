@@ -167,6 +167,7 @@ impl Connection {
     }
 
     /// Builds one packet of space `idx` at `buf[start..]`, unsealed.
+    #[inline(always)]
     fn build_packet(
         &mut self,
         now: Instant,
@@ -360,6 +361,7 @@ impl Connection {
     }
 
     /// Patches Length, seals, and records the packet for recovery.
+    #[inline(always)]
     fn seal_and_record(&mut self, now: Instant, buf: &mut [u8], b: &Built) {
         let packet = &mut buf[b.start..b.end()];
         if b.layout.finish(packet, packet.len()).is_err() {
