@@ -523,6 +523,7 @@ impl HeaderLayout {
     /// byte, including the room for the AEAD tag (RFC 9000 §17.2: Length
     /// covers the packet number and the payload). Short headers have no
     /// Length and only have the bounds checked.
+    #[inline]
     pub fn finish(&self, packet: &mut [u8], packet_len: usize) -> Result<(), PacketEncodeError> {
         if packet_len < self.header_len() || packet_len > packet.len() {
             return Err(PacketEncodeError::InvalidLength);
