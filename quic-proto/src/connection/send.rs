@@ -185,13 +185,14 @@ impl Connection {
         let probe = space.probes > 0;
         let mut wants = ack_now || probe || space.crypto.has_pending();
         if idx == 2 {
+            // Stream data first: the usual reason to send.
             wants = wants
+                || self.streams.wants_to_send()
                 || self.handshake_done.pending
                 || !self.path_responses.is_empty()
                 || self.challenge_pending
                 || !self.datagrams_out.is_empty()
-                || self.ping_pending
-                || self.streams.wants_to_send();
+                || self.ping_pending;
         }
         if !wants {
             return None;
