@@ -169,10 +169,9 @@ impl StreamHeader {
 
     /// Writes the header of a frame carrying `len` bytes, with the FIN bit
     /// and, with `with_len`, a Length field; returns the bytes written. The
-    /// caller writes the `len` data bytes right after. Takes `&mut self` so
-    /// that the header is completed where it was built, not copied first.
+    /// caller writes the `len` data bytes right after.
     pub fn write<E: Encoder + ?Sized>(
-        &mut self,
+        mut self,
         len: usize,
         fin: bool,
         with_len: bool,
@@ -182,9 +181,8 @@ impl StreamHeader {
         if with_len {
             end = put_varint_at(&mut self.bytes, end, VarInt::saturating(len as u64));
         }
-        // Keep the OFF bit; set FIN and LEN for this frame.
-        let off = self.bytes[0] & FrameType::STREAM_OFF_BIT as u8;
-        self.bytes[0] = off | stream_type(0, fin, with_len).0 as u8;
+        // The OFF bit is already set as needed.
+        self.bytes[0] |= stream_type(0, fin, with_len).0 as u8;
         let header = self.bytes.get(..end).unwrap_or(&self.bytes);
         e.put_slice(header);
         header.len()
@@ -383,7 +381,7 @@ mod tests {
                 (1 << 62) - 1,
                 u64::MAX,
             ] {
-                let mut h = StreamHeader::new(id, offset);
+                let h = StreamHeader::new(id, offset);
                 assert_eq!(h.fixed_len(), StreamFrame::header_len(id, offset, 0, false));
                 for space in [0usize, 1, 5, 70, 1200, 20_000] {
                     for with_len in [false, true] {

@@ -331,21 +331,21 @@ impl SendStream {
         }
         if retransmit {
             if let Some((start, stop)) = self.lost.first() {
-                let mut header = StreamHeader::new(id, start);
+                let header = StreamHeader::new(id, start);
                 let (len, with_len) = fit(&header, stop - start, space)?;
                 let end = start + len as u64;
                 self.lost.remove(start, end);
-                return Some(self.emit(&mut header, start, len, with_len, 0, e));
+                return Some(self.emit(header, start, len, with_len, 0, e));
             }
             if self.fin_due() && self.sent == self.end {
-                let mut header = StreamHeader::new(id, self.end);
+                let header = StreamHeader::new(id, self.end);
                 // Without Length only if the header fills the space exactly;
                 // a Length of 0 takes one byte.
                 let with_len = header.fixed_len() != space;
                 if header.fixed_len() + usize::from(with_len) > space {
                     return None;
                 }
-                return Some(self.emit(&mut header, self.end, 0, with_len, 0, e));
+                return Some(self.emit(header, self.end, 0, with_len, 0, e));
             }
             return None;
         }
@@ -353,17 +353,17 @@ impl SendStream {
         if avail == 0 {
             return None;
         }
-        let mut header = StreamHeader::new(id, self.sent);
+        let header = StreamHeader::new(id, self.sent);
         let (len, with_len) = fit(&header, avail, space)?;
         let offset = self.sent;
         self.sent += len as u64;
-        Some(self.emit(&mut header, offset, len, with_len, len as u64, e))
+        Some(self.emit(header, offset, len, with_len, len as u64, e))
     }
 
     /// Writes the frame `header` starts, carrying `[offset, offset + len)`.
     fn emit<E: Encoder + ?Sized>(
         &mut self,
-        header: &mut StreamHeader,
+        header: StreamHeader,
         offset: u64,
         len: usize,
         with_len: bool,
