@@ -338,6 +338,7 @@ impl<'a> Header<'a> {
 
     /// What [`Header::write`] does for a [`Header::Short`] with these
     /// fields, without building the `Header`: the 1-RTT send path.
+    #[inline]
     pub fn write_short(
         buf: &mut [u8],
         spin: bool,
@@ -360,8 +361,15 @@ impl<'a> Header<'a> {
             *first |= KEY_PHASE_BIT;
         }
         cid.copy_from_slice(dst_cid);
-        let truncated = pn.truncated().to_be_bytes();
-        number.copy_from_slice(truncated.get(4 - pn.size()..).unwrap_or(&truncated));
+        // One fixed-size copy per length (1 to 4) rather than a call to
+        // copy a length known only at run time.
+        let t = pn.truncated().to_be_bytes();
+        match number {
+            [a] => *a = t[3],
+            [a, b] => [*a, *b] = [t[2], t[3]],
+            [a, b, c] => [*a, *b, *c] = [t[1], t[2], t[3]],
+            _ => number.copy_from_slice(t.get(4 - pn.size()..).unwrap_or(&t)),
+        }
         Ok(HeaderLayout {
             length_offset: None,
             pn_offset,
@@ -515,6 +523,7 @@ impl HeaderLayout {
     /// byte, including the room for the AEAD tag (RFC 9000 §17.2: Length
     /// covers the packet number and the payload). Short headers have no
     /// Length and only have the bounds checked.
+    #[inline]
     pub fn finish(&self, packet: &mut [u8], packet_len: usize) -> Result<(), PacketEncodeError> {
         if packet_len < self.header_len() || packet_len > packet.len() {
             return Err(PacketEncodeError::InvalidLength);

@@ -33,6 +33,7 @@ impl Streams {
     /// frames, lost data, or new data within connection credit (or a
     /// DATA_BLOCKED to report). The connection uses this to decide whether
     /// to build a packet.
+    #[inline]
     pub fn wants_to_send(&self) -> bool {
         // Cheapest first: data waiting is the common answer.
         !self.retransmit.is_empty()

@@ -388,6 +388,12 @@ impl SendStream {
 
     /// Copies `[offset, offset + len)` of the buffer into `e`.
     fn copy_out<E: Encoder + ?Sized>(&mut self, offset: u64, len: usize, e: &mut E) {
+        // Usually the whole range lies in the chunk where the last frame
+        // ended (the hint, which then stays right) or in the tail.
+        if let Some(piece) = self.contiguous(offset, len) {
+            e.put_slice(piece);
+            return;
+        }
         let stop = offset + len as u64;
         let mut at = offset;
         let mut i = self.chunk_at(at);
@@ -411,6 +417,17 @@ impl SendStream {
         if at < stop {
             e.put_zeros((stop - at) as usize);
         }
+    }
+
+    /// `[offset, offset + len)` when one piece of the buffer holds it all:
+    /// the chunk at `copy_hint`, or the tail.
+    fn contiguous(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let (start, piece) = match self.chunks.get(self.copy_hint) {
+            Some((o, b)) if *o <= offset && offset < o + b.len() as u64 => (*o, &b[..]),
+            _ => (self.end - self.tail.len() as u64, &self.tail[..]),
+        };
+        let from = usize::try_from(offset.checked_sub(start)?).ok()?;
+        piece.get(from..from.checked_add(len)?)
     }
 
     /// The index of the first chunk ending after `at` (`chunks.len()` if

@@ -680,6 +680,7 @@ pub(super) fn enqueue_control(control: &mut VecDeque<StreamId>, stream: &mut Str
 }
 
 /// Makes the stream's scheduler membership match what it has to send.
+#[inline(always)]
 pub(super) fn sync_schedulers(
     stream: &mut Stream,
     id: StreamId,
