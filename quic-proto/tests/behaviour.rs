@@ -430,3 +430,49 @@ fn a_handshake_without_a_common_alpn_fails_with_a_tls_alert() {
         p.client_saw(|e| matches!(e, Event::Closed(ConnectionError::PeerTransportClose { code, .. }) if code.tls_alert() == Some(120)))
     }), "client events: {:?}", pair.client_events);
 }
+
+/// RFC 9000 §8.2.1 and §8.2.2: datagrams carrying PATH_CHALLENGE or
+/// PATH_RESPONSE are expanded to at least 1200 bytes, unless the
+/// anti-amplification limit of the unvalidated path forbids it. With no
+/// stream data moving, the path validation after a rebinding is the only
+/// thing that can make either side send a large datagram.
+#[test]
+fn path_validation_datagrams_are_padded_to_1200_bytes() {
+    let mut pair = Pair::new(TransportConfig::default());
+    let h = connected(&mut pair);
+    let sizes = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let record = sizes.clone();
+    pair.drop_hook = Some(Box::new(move |who, _, bytes| {
+        record.borrow_mut().push((who, bytes.len()));
+        false
+    }));
+    pair.client_addr = "[::1]:50002".parse().unwrap();
+    pair.client_conn(h).ping();
+    pair.drive_until(Duration::from_secs(5), |p| {
+        p.server_conn().remote_address() == p.client_addr && sizes.borrow().len() >= 3
+    });
+    let sizes = sizes.borrow();
+    // The server's first datagram to the new address carries its
+    // PATH_CHALLENGE; until the path is validated it may send at most three
+    // times what it received there (RFC 9000 §8.1).
+    let first_server = sizes.iter().position(|&(who, _)| who == Who::Server);
+    let (received, challenge) = match first_server {
+        Some(i) => (
+            sizes[..i].iter().map(|&(_, n)| n).sum::<usize>(),
+            sizes[i].1,
+        ),
+        None => panic!("no PATH_CHALLENGE: {sizes:?}"),
+    };
+    assert_eq!(
+        challenge,
+        (3 * received).min(1200),
+        "PATH_CHALLENGE not padded to the limit: {sizes:?}"
+    );
+    assert!(
+        sizes
+            .iter()
+            .any(|&(who, n)| who == Who::Client && n >= 1200),
+        "no padded PATH_RESPONSE: {sizes:?}"
+    );
+    assert_eq!(pair.server_conn().remote_address(), pair.client_addr);
+}

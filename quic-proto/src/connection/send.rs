@@ -80,7 +80,7 @@ impl Connection {
             .min(self.path.amplification_budget());
         if !self.spaces.has_keys(0) && !self.spaces.has_keys(1) {
             // Only 1-RTT packets can be sent (the usual case once the
-            // handshake is done): one packet, never padded.
+            // handshake is done): one packet, padded only for a path probe.
             // Borrowed where it was returned, not moved out of the Option.
             let built = self.build_packet(now, 2, &mut buf[..limit], 0, 0);
             let b = built.as_ref()?;
@@ -174,7 +174,7 @@ impl Connection {
         idx: usize,
         buf: &mut [u8],
         start: usize,
-        min_len: usize,
+        mut min_len: usize,
     ) -> Option<Built> {
         let tag_len = match idx {
             2 => self.one_rtt.as_ref()?.packet.local.tag_len(),
@@ -251,11 +251,13 @@ impl Connection {
                     self.handshake_done.sent = true;
                     ack_eliciting = true;
                 }
+                let mut path_frame = false;
                 if let Some(data) = self.challenge.filter(|_| self.challenge_pending) {
                     if w.remaining() >= 9 {
                         Frame::PathChallenge(data).encode(&mut w);
                         self.challenge_pending = false;
                         ack_eliciting = true;
+                        path_frame = true;
                     }
                 }
                 while let Some(data) = path_responses.front() {
@@ -265,6 +267,13 @@ impl Connection {
                     Frame::PathResponse(*data).encode(&mut w);
                     path_responses.pop_front();
                     ack_eliciting = true;
+                    path_frame = true;
+                }
+                // RFC 9000 §8.2.1, §8.2.2: a datagram carrying PATH_CHALLENGE
+                // or PATH_RESPONSE is expanded to at least 1200 bytes, as far
+                // as the anti-amplification limit (the buffer) allows.
+                if path_frame {
+                    min_len = min_len.max(MIN_INITIAL_SIZE.saturating_sub(start));
                 }
                 while let Some(d) = datagrams_out.front() {
                     let need = DatagramFrame::header_len(d.len(), true) + d.len();
@@ -286,8 +295,9 @@ impl Connection {
                     remote_cids.write_frames(&mut w, room, &mut cid_records);
                 }
                 ack_eliciting |= cid_records.1;
-                // Padding for a coalesced client Initial goes before STREAM
-                // frames, which may end the packet without a Length.
+                // Padding (for a coalesced client Initial or a path probe)
+                // goes before STREAM frames, which may end the packet
+                // without a Length.
                 let pad = min_len.saturating_sub(header_len + w.len() + tag_len);
                 if pad > 0 {
                     w.put_zeros(pad.min(w.remaining()));
