@@ -257,10 +257,7 @@ impl KeyUpdate {
                 client,
                 server,
             } => {
-                let remote = match side {
-                    Side::Client => server,
-                    Side::Server => client,
-                };
+                let (_, remote) = local_remote(*side, client, server);
                 Box::new(RingPacketKey::derive(*suite, labels, remote.as_bytes()))
             }
             #[cfg(any(test, feature = "fuzzing"))]
@@ -280,10 +277,7 @@ impl KeyUpdate {
                 server,
             } => {
                 let (suite, labels) = (*suite, *labels);
-                let (local, remote) = match side {
-                    Side::Client => (&*client, &*server),
-                    Side::Server => (&*server, &*client),
-                };
+                let (local, remote) = local_remote(*side, client, server);
                 let keys = KeyPair {
                     local: Box::new(RingPacketKey::derive(suite, labels, local.as_bytes()))
                         as Box<dyn PacketKey>,
@@ -297,6 +291,18 @@ impl KeyUpdate {
             #[cfg(any(test, feature = "fuzzing"))]
             Generations::Null => super::null::null_packet_keys(),
         }
+    }
+}
+
+/// Our secret and the peer's, for `side`.
+fn local_remote<'a>(
+    side: Side,
+    client: &'a Secret,
+    server: &'a Secret,
+) -> (&'a Secret, &'a Secret) {
+    match side {
+        Side::Client => (client, server),
+        Side::Server => (server, client),
     }
 }
 

@@ -691,20 +691,32 @@ pub(super) fn sync_schedulers(
         .send
         .as_ref()
         .map_or((false, false), |s| (s.has_retransmit(), s.has_fresh()));
-    if has_rtx != stream.in_retransmit {
-        if has_rtx {
-            retransmit.insert(id, stream.prio);
+    sync_one(
+        retransmit,
+        &mut stream.in_retransmit,
+        has_rtx,
+        id,
+        stream.prio,
+    );
+    sync_one(fresh, &mut stream.in_fresh, has_fresh, id, stream.prio);
+}
+
+/// Puts `id` in `scheduler` or takes it out so that it is there exactly
+/// when `want` holds; `queued` says whether it is there now.
+#[inline(always)]
+fn sync_one(
+    scheduler: &mut Scheduler,
+    queued: &mut bool,
+    want: bool,
+    id: StreamId,
+    prio: Priority,
+) {
+    if want != *queued {
+        if want {
+            scheduler.insert(id, prio);
         } else {
-            retransmit.remove(id, stream.prio);
+            scheduler.remove(id, prio);
         }
-        stream.in_retransmit = has_rtx;
-    }
-    if has_fresh != stream.in_fresh {
-        if has_fresh {
-            fresh.insert(id, stream.prio);
-        } else {
-            fresh.remove(id, stream.prio);
-        }
-        stream.in_fresh = has_fresh;
+        *queued = want;
     }
 }
