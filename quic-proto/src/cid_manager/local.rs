@@ -59,6 +59,10 @@ pub struct LocalCids {
     largest_sent: u64,
     /// Our Retire Prior To value.
     retire_prior_to: u64,
+    /// How many entries of `issued` are [`Delivery::Pending`]: kept up to
+    /// date by every change of an entry's delivery, so the per-packet
+    /// [`LocalCids::has_pending_frames`] does not scan.
+    pending: usize,
     /// Whether our IDs are zero-length.
     zero_length: bool,
     /// Routing changes for the endpoint.
@@ -81,6 +85,7 @@ impl LocalCids {
             next_sequence: 1,
             largest_sent: 0,
             retire_prior_to: 0,
+            pending: 0,
             zero_length,
             events: VecDeque::new(),
         };
@@ -265,6 +270,10 @@ impl LocalCids {
             ));
         }
         let retired = self.issued.remove(at);
+        if retired.delivery == Delivery::Pending {
+            self.pending -= 1;
+        }
+        self.debug_check_pending();
         self.events.push_back(CidEvent::Retired(retired.cid));
         self.replenish(src);
         Ok(())
@@ -272,7 +281,19 @@ impl LocalCids {
 
     /// Whether a NEW_CONNECTION_ID frame is waiting to be written.
     pub fn has_pending_frames(&self) -> bool {
-        self.issued.iter().any(|i| i.delivery == Delivery::Pending)
+        self.debug_check_pending();
+        self.pending != 0
+    }
+
+    /// Checks the `pending` count against the entries (debug builds only).
+    fn debug_check_pending(&self) {
+        debug_assert_eq!(
+            self.pending,
+            self.issued
+                .iter()
+                .filter(|i| i.delivery == Delivery::Pending)
+                .count()
+        );
     }
 
     /// Writes pending NEW_CONNECTION_ID frames into `e`, lowest sequence
@@ -288,6 +309,9 @@ impl LocalCids {
         records: &mut impl Extend<CidRecord>,
     ) -> usize {
         let mut written: usize = 0;
+        if self.pending == 0 {
+            return written;
+        }
         let retire_prior_to = self.retire_prior_to;
         for entry in self.issued.iter_mut() {
             if entry.delivery != Delivery::Pending {
@@ -301,11 +325,13 @@ impl LocalCids {
             }
             frame.encode(e);
             entry.delivery = Delivery::InFlight;
+            self.pending -= 1;
             self.largest_sent = self.largest_sent.max(entry.sequence);
             records.extend(Some(CidRecord::NewConnectionId {
                 sequence: entry.sequence,
             }));
         }
+        self.debug_check_pending();
         written
     }
 
@@ -313,8 +339,13 @@ impl LocalCids {
     /// of RETIRE_CONNECTION_ID frames are ignored.
     pub fn on_acked(&mut self, record: CidRecord) {
         if let Some(entry) = self.entry_mut(record) {
+            let was_pending = entry.delivery == Delivery::Pending;
             entry.delivery = Delivery::Delivered;
+            if was_pending {
+                self.pending -= 1;
+            }
         }
+        self.debug_check_pending();
     }
 
     /// The packet carrying the frame in `record` was declared lost: the
@@ -327,8 +358,10 @@ impl LocalCids {
         if let Some(entry) = self.entry_mut(record) {
             if entry.delivery == Delivery::InFlight {
                 entry.delivery = Delivery::Pending;
+                self.pending += 1;
             }
         }
+        self.debug_check_pending();
     }
 
     fn entry_mut(&mut self, record: CidRecord) -> Option<&mut Issued> {
@@ -361,6 +394,9 @@ impl LocalCids {
             token,
             delivery,
         });
+        if delivery == Delivery::Pending {
+            self.pending += 1;
+        }
         self.next_sequence = next;
         self.events.push_back(CidEvent::Issued(cid));
         Some((cid, token))

@@ -32,10 +32,15 @@ pub(crate) struct OneRttKeys {
     pub phase_acked: bool,
     /// Packets sealed with the current key (RFC 9001 §6.6).
     pub sealed_in_phase: u64,
+    /// `packet.local.tag_len()`, read once per generation (in
+    /// [`OneRttKeys::new`] and [`OneRttKeys::rotate`], the only places the
+    /// send key changes) instead of through the trait object per packet.
+    local_tag_len: usize,
 }
 
 impl OneRttKeys {
     pub fn new(keys: Keys, update: KeyUpdate) -> Self {
+        let local_tag_len = keys.packet.local.tag_len();
         Self {
             header: keys.header,
             packet: keys.packet,
@@ -47,7 +52,14 @@ impl OneRttKeys {
             first_received_in_phase: None,
             phase_acked: true,
             sealed_in_phase: 0,
+            local_tag_len,
         }
+    }
+
+    /// The AEAD tag length of the current send key.
+    pub fn local_tag_len(&self) -> usize {
+        debug_assert_eq!(self.local_tag_len, self.packet.local.tag_len());
+        self.local_tag_len
     }
 
     /// Moves to the next generation; the old receive key stays usable for
@@ -57,6 +69,7 @@ impl OneRttKeys {
         // derived now (the receive key derived with it is the same as the
         // one held, and is dropped), then the following receive key.
         let local = self.update.next_packet_keys().local;
+        self.local_tag_len = local.tag_len();
         let remote = core::mem::replace(&mut self.next_remote, self.update.next_remote_key());
         let old = core::mem::replace(&mut self.packet, KeyPair { local, remote });
         self.prev_remote = Some((old.remote, None));

@@ -177,7 +177,7 @@ impl Connection {
         mut min_len: usize,
     ) -> Option<Built> {
         let tag_len = match idx {
-            2 => self.one_rtt.as_ref()?.packet.local.tag_len(),
+            2 => self.one_rtt.as_ref()?.local_tag_len(),
             _ => self.spaces.get(idx)?.keys.as_ref()?.packet.local.tag_len(),
         };
         let space = self.spaces.get(idx)?;
