@@ -1025,7 +1025,8 @@ impl Connection {
     /// Runs the timers due at `now` (RFC 9002 §6, RFC 9000 §10).
     ///
     /// Called for every datagram received or sent, so the common case, the
-    /// [`TimerFloor`] proving nothing is due, is inlined into the callers.
+    /// timer floor proving nothing is due (a lower bound on every deadline,
+    /// kept while its inputs are unchanged), is inlined into the callers.
     #[inline]
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.timer_floor_holds(now) {

@@ -90,7 +90,7 @@ enum TimerKind {
 /// derives it from the current state, the [`Context`] and the RTT
 /// estimator whenever asked, so a change in the context (handshake
 /// confirmed, amplification limit lifted) takes effect at once. The last
-/// value computed is kept (see [`CachedTimer`]) and reused while neither the
+/// value computed is kept and reused while neither the
 /// context nor the PTO period changed and nothing here moved the timer
 /// earlier.
 ///
