@@ -6,7 +6,10 @@ use crate::coding::{DecodeError, Encoder, Reader};
 
 /// A QUIC version 1/2 connection ID: 0 to 20 bytes, stored inline so that it
 /// is `Copy` and never allocates.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// It hashes and compares as its bytes (`[u8]`), so a map keyed by
+/// connection IDs can be searched with a slice of a packet.
+#[derive(Clone, Copy, PartialOrd, Ord)]
 pub struct ConnectionId {
     len: u8,
     bytes: [u8; ConnectionId::MAX_LEN],
@@ -58,6 +61,27 @@ impl ConnectionId {
     /// Whether this is the zero-length connection ID.
     pub const fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+impl PartialEq for ConnectionId {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for ConnectionId {}
+
+impl core::hash::Hash for ConnectionId {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        // As the slice hashes, as `Borrow<[u8]>` requires.
+        (**self).hash(state);
+    }
+}
+
+impl core::borrow::Borrow<[u8]> for ConnectionId {
+    fn borrow(&self) -> &[u8] {
+        self
     }
 }
 
@@ -153,5 +177,20 @@ mod tests {
         assert_eq!(format!("{cid:?}"), "010203");
         let mut r = Reader::new(&[21, 0]);
         assert!(ConnectionId::decode_len_prefixed(&mut r).is_err());
+    }
+
+    #[test]
+    fn maps_find_ids_by_their_bytes() {
+        let mut map = std::collections::HashMap::new();
+        map.insert(ConnectionId::new(&[7; 8]).unwrap(), 1);
+        map.insert(ConnectionId::new(&[0]).unwrap(), 2);
+        map.insert(ConnectionId::EMPTY, 3);
+        let packet = [0x40, 7, 7, 7, 7, 7, 7, 7, 7, 0xaa];
+        assert_eq!(map.get(&packet[1..9]), Some(&1));
+        assert_eq!(map.get(&packet[1..8]), None);
+        assert_eq!(map.get(&[0u8][..]), Some(&2));
+        assert_eq!(map.get(&[][..]), Some(&3));
+        assert_eq!(map.get(&[0u8, 0][..]), None);
+        assert_ne!(ConnectionId::new(&[0]).unwrap(), ConnectionId::EMPTY);
     }
 }

@@ -40,7 +40,7 @@ use crate::connection::{
 use crate::crypto::{retry_integrity_tag, ResetTokenKey};
 use crate::packet::{
     encode_retry, encode_version_negotiation, potential_stateless_reset, write_stateless_reset,
-    Header, PartialPacket, MIN_STATELESS_RESET_LEN,
+    Header, PartialPacket, FORM_BIT, MIN_STATELESS_RESET_LEN,
 };
 use crate::{ConnectionId, Level, StatelessResetToken, Version};
 
@@ -130,6 +130,9 @@ impl Hasher for FoldHasher {
     }
     fn write_u8(&mut self, i: u8) {
         self.mix(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.mix(i as u64);
     }
     fn finish(&self) -> u64 {
         self.0 ^ (self.0 >> 29)
@@ -397,6 +400,10 @@ impl Endpoint {
             ecn,
         } = from.into();
         self.handle_timeout(now);
+        if let Some(index) = self.route_short(datagram) {
+            self.deliver(index, now, remote, local_ip, ecn, datagram);
+            return;
+        }
         let len = datagram.len();
         let Some(route) = self.classify(now, remote, datagram) else {
             return;
@@ -419,11 +426,7 @@ impl Endpoint {
                 self.by_reset_token.get(&token).copied()
             });
         if let Some(index) = index {
-            if let Some(conn) = self.slots[index as usize].conn.as_mut() {
-                conn.set_local_ip(local_ip);
-                conn.handle_datagram(now, remote, ecn, datagram);
-            }
-            self.touch(index);
+            self.deliver(index, now, remote, local_ip, ecn, datagram);
             return;
         }
         match route.kind {
@@ -553,6 +556,37 @@ impl Endpoint {
 
     fn lookup(&self, dcid: &ConnectionId) -> Option<u32> {
         self.by_cid.get(dcid).copied()
+    }
+
+    /// The connection a short-header packet (RFC 9000 §17.3) is for,
+    /// found from the DCID's bytes in place: it follows the first byte,
+    /// with the length we give all our CIDs. Most datagrams take this way;
+    /// anything else (long headers, zero-length CIDs, unknown CIDs, a
+    /// possible stateless reset) goes through [`Self::classify`]. The
+    /// connection parses and authenticates the packet itself.
+    fn route_short(&self, datagram: &[u8]) -> Option<u32> {
+        let cid_len = self.config.local_cid_len;
+        if cid_len == 0 || datagram.first()? & FORM_BIT != 0 {
+            return None;
+        }
+        self.by_cid.get(datagram.get(1..1 + cid_len)?).copied()
+    }
+
+    /// Hands a datagram to connection `index`.
+    fn deliver(
+        &mut self,
+        index: u32,
+        now: Instant,
+        remote: SocketAddr,
+        local_ip: Option<IpAddr>,
+        ecn: Option<EcnCodepoint>,
+        datagram: &mut [u8],
+    ) {
+        if let Some(conn) = self.slots[index as usize].conn.as_mut() {
+            conn.set_local_ip(local_ip);
+            conn.handle_datagram(now, remote, ecn, datagram);
+        }
+        self.touch(index);
     }
 
     fn new_cid(&mut self) -> ConnectionId {

@@ -52,6 +52,7 @@ mod version_negotiation;
 
 pub use decode::{CoalescedPackets, OpenedPacket, PartialPacket, UnprotectedPacket};
 pub use error::{PacketDecodeError, PacketEncodeError};
+pub(crate) use header::FORM_BIT;
 pub use header::{Header, HeaderLayout, LongType, RETRY_INTEGRITY_TAG_LEN};
 pub use number::{decode_packet_number, packet_number_len, PacketNumber, MAX_PACKET_NUMBER};
 pub use protect::{open, seal, Opened};
