@@ -428,7 +428,24 @@ impl Connection {
         let mut ack_eliciting = false;
         let mut non_probing = false;
         let mut frames = 0usize;
-        for frame in Frames::new(opened.payload()) {
+        let mut iter = Frames::new(opened.payload());
+        loop {
+            // STREAM frames go straight to their stream. All 1-RTT frames
+            // are allowed (RFC 9000 §12.4); STREAM is ack-eliciting and
+            // not a probing frame.
+            if level == Level::OneRtt {
+                if let Some(frame) = iter.next_stream() {
+                    ack_eliciting = true;
+                    non_probing = true;
+                    frames += 1;
+                    if let Err(e) = frame.and_then(|f| self.streams.on_stream_frame(&f)) {
+                        self.protocol_error(now, e);
+                        return None;
+                    }
+                    continue;
+                }
+            }
+            let Some(frame) = iter.next() else { break };
             let result = frame.and_then(|f| {
                 let ty = f.ty();
                 // 1-RTT packets may carry every frame type (RFC 9000 §12.4),
