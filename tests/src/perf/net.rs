@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Datagrams a node may produce per turn: both stacks keep calling their
 /// send function (each call a segmentation-offload batch of up to this
@@ -35,23 +35,59 @@ pub(crate) const QUIET: Duration = Duration::from_secs(1);
 /// and the benchmark stops with an error.
 const MAX_IDLE_JUMPS: usize = 10_000;
 
-/// One datagram on the wire.
-pub(crate) struct Datagram {
+/// Where a queued datagram goes; its bytes wait in the wire's pool.
+struct Meta {
+    from: SocketAddr,
+    to: SocketAddr,
+    ecn: u8,
+    len: usize,
+}
+
+/// One datagram arriving: its addresses, and its bytes at the front of
+/// the wire's pool. The receiving stack takes the bytes in the form its
+/// API takes them: in place ([`Datagram::bytes_mut`], ours) or as an owned
+/// `BytesMut` split off the pool ([`Datagram::into_owned`], quinn-proto).
+/// Neither copies.
+pub(crate) struct Datagram<'a> {
     pub from: SocketAddr,
     pub to: SocketAddr,
     /// The ECN codepoint in the two low bits (0: Not-ECT).
     pub ecn: u8,
-    pub data: BytesMut,
+    len: usize,
+    pool: &'a mut BytesMut,
+    taken: bool,
+}
+
+impl Datagram<'_> {
+    /// The bytes, in the pool.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.pool[..self.len]
+    }
+
+    /// The bytes as an owned buffer sharing the pool's allocation.
+    pub(crate) fn into_owned(mut self) -> BytesMut {
+        self.taken = true;
+        self.pool.split_to(self.len)
+    }
+}
+
+impl Drop for Datagram<'_> {
+    /// A datagram whose bytes were used in place (or not at all) leaves
+    /// the pool here.
+    fn drop(&mut self) {
+        if !self.taken {
+            self.pool.advance(self.len);
+        }
+    }
 }
 
 /// One direction of the network: a FIFO of datagrams whose bytes live in
-/// one reused pool buffer, so the harness itself does not allocate per
-/// datagram (quinn-proto takes each datagram as an owned `BytesMut`; ours
-/// gets `&mut` to the same bytes). Both stacks get exactly one copy per
-/// datagram: from the sender's buffer into the pool.
+/// one reused pool buffer, in order, so the harness itself neither
+/// allocates nor counts references per datagram. Both stacks get exactly
+/// one copy per datagram: from the sender's buffer into the pool.
 pub(crate) struct Wire {
     pool: BytesMut,
-    queue: VecDeque<Datagram>,
+    queue: VecDeque<Meta>,
 }
 
 /// Room reserved in a wire's pool at the start of each send phase: two
@@ -76,17 +112,26 @@ impl Wire {
     /// Queues a copy of `bytes`.
     pub(crate) fn push(&mut self, from: SocketAddr, to: SocketAddr, ecn: u8, bytes: &[u8]) {
         self.pool.extend_from_slice(bytes);
-        let data = self.pool.split_to(bytes.len());
-        self.queue.push_back(Datagram {
+        self.queue.push_back(Meta {
             from,
             to,
             ecn,
-            data,
+            len: bytes.len(),
         });
     }
 
-    pub(crate) fn pop(&mut self) -> Option<Datagram> {
-        self.queue.pop_front()
+    /// The next datagram; its bytes leave the pool when it is dropped or
+    /// taken.
+    pub(crate) fn pop(&mut self) -> Option<Datagram<'_>> {
+        let Meta { from, to, ecn, len } = self.queue.pop_front()?;
+        Some(Datagram {
+            from,
+            to,
+            ecn,
+            len,
+            pool: &mut self.pool,
+            taken: false,
+        })
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -120,7 +165,7 @@ pub(crate) trait Node {
     /// The address this endpoint sends from.
     fn addr(&self) -> SocketAddr;
     /// One datagram from the network.
-    fn receive(&mut self, now: Instant, datagram: Datagram);
+    fn receive(&mut self, now: Instant, datagram: Datagram<'_>);
     /// Sends at least [`BATCH`] datagrams, or all it has, into `wire`;
     /// returns how many.
     fn transmit(&mut self, now: Instant, wire: &mut Wire) -> usize;

@@ -105,13 +105,13 @@ impl Node for OurNode {
         self.addr
     }
 
-    fn receive(&mut self, now: Instant, mut d: Datagram) {
+    fn receive(&mut self, now: Instant, mut d: Datagram<'_>) {
         let info = DatagramInfo {
             remote: d.from,
             local_ip: None,
             ecn: EcnCodepoint::from_bits(d.ecn),
         };
-        self.ep.incoming_packet(now, info, &mut d.data);
+        self.ep.incoming_packet(now, info, d.bytes_mut());
     }
 
     fn transmit(&mut self, now: Instant, wire: &mut Wire) -> usize {

@@ -290,12 +290,13 @@ impl Node for QuinnNode {
         self.addr
     }
 
-    fn receive(&mut self, now: Instant, d: Datagram) {
+    fn receive(&mut self, now: Instant, d: Datagram<'_>) {
         let ecn = EcnCodepoint::from_bits(d.ecn);
+        let from = d.from;
         let mut response = Vec::new();
         match self
             .ep
-            .handle(now, d.from, None, ecn, d.data, &mut response)
+            .handle(now, from, None, ecn, d.into_owned(), &mut response)
         {
             Some(DatagramEvent::ConnectionEvent(ch, event)) => {
                 if let Some(conn) = self.slots.get_mut(ch.0).and_then(|s| s.conn.as_deref_mut()) {
