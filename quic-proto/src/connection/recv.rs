@@ -421,6 +421,7 @@ impl Connection {
         // RFC 9000 §8.1: a Handshake packet from the client proves its address.
         if self.side.is_server() && level == Level::Handshake {
             self.path.validated = true;
+            self.start_mtu_discovery(now);
             // RFC 9001 §4.9.1: the server discards Initial keys on the
             // first Handshake packet it processes.
             self.discard_space(now, 0);
@@ -469,12 +470,16 @@ impl Connection {
     /// within the anti-amplification limit until a PATH_CHALLENGE proves the
     /// address (§8.2, §9.3). A new IP address (not just a new port, as in
     /// NAT rebinding) also resets the congestion controller and RTT (§9.4).
+    /// The datagram size goes back to `initial_mtu` either way.
     fn migrate(&mut self, now: Instant, remote: SocketAddr, datagram_len: usize) {
         let new_ip = remote.ip() != self.path.remote.ip();
         self.path.remote = remote;
         self.path.validated = false;
         self.path.received = datagram_len as u64;
         self.path.sent = 0;
+        // RFC 9000 §14.2: the maximum datagram size belongs to a pair of
+        // addresses; the new one's is found again once it is validated.
+        self.reset_mtu_discovery();
         if new_ip {
             self.path.rtt = crate::recovery::RttEstimator::new(self.config.initial_rtt);
             self.path.cc = crate::congestion::ControllerFactory::build(
@@ -604,6 +609,7 @@ impl Connection {
                     self.challenge = None;
                     self.challenge_pending = false;
                     self.path.validated = true;
+                    self.start_mtu_discovery(now);
                 }
             }
             Frame::ConnectionClose(c) => {
@@ -687,6 +693,11 @@ impl Connection {
             remote_cids,
         };
         let mut packets = AckedPackets::new(log, AckedFrames::new(&mut parts));
+        // Path MTU discovery hears of the application space's packets:
+        // probes always, the others while black-hole detection watches.
+        let mtud = &mut path.mtud;
+        let watch = idx == 2 && mtud.watches(path.mtu);
+        let mut raised = None;
         let outcome = loss.on_ack_received(
             now,
             space_id,
@@ -694,18 +705,39 @@ impl Connection {
             delay,
             PathRef::new(&mut path.rtt, &mut *path.cc),
             &ctx,
-            |event| match event.fate {
-                Fate::Acked => packets.acked(event.packet.record),
-                Fate::Lost => {
-                    stats.packets_lost += 1;
-                    stats.bytes_lost += u64::from(event.packet.size);
-                    packets.lost(event.packet.record);
+            |event| {
+                let (pn, p) = (event.pn, &event.packet);
+                match event.fate {
+                    Fate::Acked => {
+                        if p.is_mtu_probe() {
+                            raised = mtud.on_probe_acked(now, pn, p.size).or(raised);
+                        } else if watch {
+                            mtud.on_acked(pn, p.size);
+                        }
+                        packets.acked(p.record);
+                    }
+                    Fate::Lost => {
+                        if p.is_mtu_probe() {
+                            stats.mtu_probes_lost += 1;
+                            mtud.on_probe_lost(now, pn);
+                        } else {
+                            stats.packets_lost += 1;
+                            stats.bytes_lost += u64::from(p.size);
+                            if watch {
+                                mtud.on_lost(pn, p.size);
+                            }
+                        }
+                        packets.lost(p.record);
+                    }
+                    _ => packets.dropped(p.record),
                 }
-                _ => packets.dropped(event.packet.record),
             },
         );
         packets.finish();
         let outcome = outcome?;
+        if idx == 2 && (watch || raised.is_some()) {
+            self.end_mtu_discovery_pass(now, raised);
+        }
         if idx == 2 {
             if let (Some(keys), Some(largest)) = (self.one_rtt.as_mut(), outcome.ack.largest) {
                 if keys
@@ -733,6 +765,9 @@ impl Connection {
                     crate::transport_params::TransportParameters::decode(bytes, self.side.peer())?;
                 self.validate_peer_cids(&params)?;
                 self.streams.set_peer_params(&params);
+                self.path
+                    .mtud
+                    .set_peer_limit(params.max_udp_payload_size.into_inner());
                 if let Some(token) = params
                     .stateless_reset_token
                     .filter(|_| self.side.is_client())
@@ -815,6 +850,7 @@ impl Connection {
         // RFC 9001 §4.9.2: discard Handshake keys once confirmed.
         self.discard_space(now, 1);
         self.events.confirmed = true;
+        self.start_mtu_discovery(now);
     }
 
     /// Discards a space's keys and in-flight packets (RFC 9001 §4.9).

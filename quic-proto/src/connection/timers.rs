@@ -265,13 +265,24 @@ impl Connection {
             ..
         } = self;
         let mut lost_packets = 0;
+        let mtud = &mut path.mtud;
+        let watch = mtud.watches(path.mtu);
         let fired = loss.on_loss_detection_timeout(
             now,
             crate::recovery::PathRef::new(&mut path.rtt, &mut *path.cc),
             &ctx,
             |event| {
-                lost_packets += 1;
-                stats.bytes_lost += u64::from(event.packet.size);
+                let (pn, size) = (event.pn, event.packet.size);
+                if event.packet.is_mtu_probe() {
+                    stats.mtu_probes_lost += 1;
+                    mtud.on_probe_lost(now, pn);
+                } else {
+                    lost_packets += 1;
+                    stats.bytes_lost += u64::from(size);
+                    if watch && event.space == SpaceId::Data {
+                        mtud.on_lost(pn, size);
+                    }
+                }
                 let mut parts = recv::Parts {
                     space: spaces.get_mut(event.space.index()),
                     streams,
@@ -283,6 +294,9 @@ impl Connection {
             },
         );
         stats.packets_lost += lost_packets;
+        if watch && matches!(fired, Some(crate::recovery::Timeout::Lost { .. })) {
+            self.end_mtu_discovery_pass(now, None);
+        }
         match fired {
             Some(crate::recovery::Timeout::Probe { space, packets }) => {
                 if let Some(s) = self.spaces.get_mut(space.index()) {

@@ -116,6 +116,8 @@ pub struct LossDetection<R> {
     /// Counts the changes that may have moved the timer earlier (each drop
     /// of `cached`); see [`LossDetection::timer_epoch`].
     timer_epoch: u32,
+    /// How many times the controller was told of a congestion event.
+    congestion_events: u64,
 }
 
 /// The loss detection timer as computed for one context and PTO period.
@@ -159,6 +161,7 @@ impl<R> LossDetection<R> {
             last_armed: None,
             cached: None,
             timer_epoch: 0,
+            congestion_events: 0,
         }
     }
 
@@ -209,6 +212,12 @@ impl<R> LossDetection<R> {
     /// backoff (RFC 9002 Appendix A.3, pto_count).
     pub const fn pto_count(&self) -> u32 {
         self.pto_count
+    }
+
+    /// How many times losses were reported to the congestion controller
+    /// ([`Controller::on_congestion_event`]); lost PMTU probes never are.
+    pub const fn congestion_events(&self) -> u64 {
+        self.congestion_events
     }
 
     /// When this loss detection took its first RTT sample.
@@ -376,6 +385,7 @@ impl<R> LossDetection<R> {
         // exceeds the persistent congestion duration.
         let persistent =
             scan.persistent_span > persistent_congestion_duration(path.rtt, ctx.max_ack_delay);
+        self.congestion_events += 1;
         path.cc
             .on_congestion_event(now, last_lost_sent, persistent, scan.in_flight_bytes);
         if persistent {
