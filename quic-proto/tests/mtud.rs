@@ -191,3 +191,38 @@ fn upper_bound_and_peer_limit_cap_the_search() {
     assert_eq!(wire.borrow().largest(Who::Client), 1300);
     assert_eq!(wire.borrow().largest(Who::Server), 1300);
 }
+
+#[test]
+fn a_new_path_starts_again_from_initial_mtu() {
+    let (mut pair, _, _) = limited_pair(TransportConfig::default(), usize::MAX);
+    let h = connect(&mut pair);
+    let mut t = Transfer::start(&mut pair, h, &[2 << 20], Dir::Uni);
+    assert!(pair.drive_until(Duration::from_secs(10), |p| {
+        t.pump(p);
+        p.server_handle.is_some() && p.server_conn().path_mtu() == 1452
+    }));
+    let probes_before = pair.server_conn().stats().mtu_probes_sent;
+    // NAT rebinding: the server moves to the client's new address.
+    let new_addr: std::net::SocketAddr = "[::1]:50001".parse().unwrap();
+    pair.client_addr = new_addr;
+    let mut reset_seen = false;
+    run_until(&mut pair, &mut t, |p| {
+        let conn = p.server_conn();
+        if conn.remote_address() == new_addr && conn.path_mtu() == 1200 {
+            reset_seen = true;
+        }
+        reset_seen && conn.path_mtu() == 1452
+    });
+    let stats = pair.server_conn().stats();
+    assert!(stats.mtu_probes_sent >= probes_before + 5, "{stats:?}");
+    run(&mut pair, &mut t, Duration::from_secs(30));
+}
+
+/// Drives the transfer until `done` holds.
+fn run_until(pair: &mut Pair, t: &mut Transfer, mut done: impl FnMut(&mut Pair) -> bool) {
+    let ok = pair.drive_until(Duration::from_secs(10), |p| {
+        t.pump(p);
+        done(p)
+    });
+    assert!(ok, "condition not reached at {:?}", pair.now);
+}
