@@ -41,8 +41,9 @@
 
 use std::time::Instant;
 
-use super::Connection;
+use super::{Connection, Counters};
 use crate::config::MtuDiscoveryConfig;
+use crate::recovery::{SentPacket, SpaceId};
 
 /// BASE_PLPMTU (RFC 8899 §5.1.2) for QUIC: the smallest maximum datagram
 /// size (RFC 9000 §14), which every path must carry, and where the MTU
@@ -185,6 +186,13 @@ impl Mtud {
         }
     }
 
+    /// The probe in flight: its packet number and size.
+    #[inline]
+    pub(super) fn probe_in_flight(&self) -> Option<(u64, u16)> {
+        let s = self.search.as_ref()?;
+        Some((s.in_flight?, s.size))
+    }
+
     /// Probe `pn` of `size` bytes was acknowledged: returns the new MTU if
     /// it is the search's probe (others belong to a search given up).
     pub(super) fn on_probe_acked(&mut self, now: Instant, pn: u64, size: u16) -> Option<u16> {
@@ -287,6 +295,72 @@ impl Mtud {
         } else {
             len
         }
+    }
+}
+
+/// What the packets one ACK frame or loss-timer pass decides about tell
+/// path MTU discovery: lost probes always; the other 1-RTT packets while
+/// black-hole detection watches. Also counts the lost packets in the
+/// stats. An acknowledged probe needs no per-packet test: the pass's end
+/// ([`MtudFeed::finish`]) sees that the probe in flight is no longer
+/// outstanding and was not declared lost.
+pub(super) struct MtudFeed<'a> {
+    mtud: &'a mut Mtud,
+    now: Instant,
+    /// Black-hole detection watches the pass's packets.
+    watch: bool,
+}
+
+impl<'a> MtudFeed<'a> {
+    /// A pass over the packets of `space` on a path at `mtu`.
+    #[inline]
+    pub(super) fn new(mtud: &'a mut Mtud, mtu: u16, space: SpaceId, now: Instant) -> Self {
+        let watch = space == SpaceId::Data && mtud.watches(mtu);
+        Self { mtud, now, watch }
+    }
+
+    /// Packet `pn` of `size` bytes was acknowledged. Inlined into the
+    /// acknowledgment loop: one test unless black-hole detection watches.
+    #[inline(always)]
+    pub(super) fn acked(&mut self, pn: u64, size: u16) {
+        if self.watch {
+            self.mtud.on_acked(pn, size);
+        }
+    }
+
+    /// Packet `pn` of `space` was declared lost: counted in `stats` (lost
+    /// probes apart) and reported.
+    pub(super) fn lost<R>(
+        &mut self,
+        stats: &mut Counters,
+        space: SpaceId,
+        pn: u64,
+        p: &SentPacket<R>,
+    ) {
+        if p.is_mtu_probe() {
+            stats.mtu_probes_lost += 1;
+            self.mtud.on_probe_lost(self.now, pn);
+            return;
+        }
+        stats.packets_lost += 1;
+        stats.bytes_lost += u64::from(p.size);
+        if self.watch && space == SpaceId::Data {
+            self.mtud.on_lost(pn, p.size);
+        }
+    }
+
+    /// Ends the pass: `outstanding` tells whether a packet number of the
+    /// application space is still awaiting its fate. Returns what
+    /// [`Connection::end_mtu_discovery_pass`] needs, if anything: the
+    /// acknowledged probe's size (the new MTU), and whether to look for a
+    /// black hole.
+    #[inline]
+    pub(super) fn finish(self, outstanding: impl FnOnce(u64) -> bool) -> Option<Option<u16>> {
+        let raised = match self.mtud.probe_in_flight() {
+            Some((pn, size)) if !outstanding(pn) => self.mtud.on_probe_acked(self.now, pn, size),
+            _ => None,
+        };
+        (self.watch || raised.is_some()).then_some(raised)
     }
 }
 

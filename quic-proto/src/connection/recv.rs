@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::log::{FrameLog, LogRun, LogSpan, Record};
+use super::mtud::MtudFeed;
 use super::{Connection, ConnectionError, HandshakeDoneState, Space, State};
 use crate::ack::EcnCodepoint;
 use crate::cid_manager::{LocalCids, RemoteCids};
@@ -12,7 +13,7 @@ use crate::crypto::{initial_keys, verify_retry_integrity};
 use crate::frame::StreamId;
 use crate::frame::{Frame, Frames};
 use crate::packet::{potential_stateless_reset, CoalescedPackets, Header, PartialPacket};
-use crate::recovery::{Fate, PathRef, SpaceId};
+use crate::recovery::{Fate, PacketEvent, PathRef, SpaceId};
 use crate::streams::{StreamRecord, Streams};
 use crate::{ConnectionId, Level, Side, TransportError, TransportErrorCode, VarInt};
 
@@ -186,6 +187,20 @@ impl<'l, 'p, 'a> AckedPackets<'l, 'p, 'a> {
         self.log
             .take_run(mem::take(&mut self.acked), |r| frames.acked(r));
     }
+}
+
+/// A packet one ACK frame declared lost: counted, reported to path MTU
+/// discovery, and its frames requeued. Out of line, so that the ACK's
+/// per-packet closure stays small (losses are rare).
+#[inline(never)]
+fn on_lost(
+    stats: &mut super::Counters,
+    mtud: &mut MtudFeed<'_>,
+    packets: &mut AckedPackets<'_, '_, '_>,
+    event: PacketEvent<LogSpan>,
+) {
+    mtud.lost(stats, event.space, event.pn, &event.packet);
+    packets.lost(event.packet.record);
 }
 
 fn space_index(level: Level) -> Option<usize> {
@@ -693,11 +708,7 @@ impl Connection {
             remote_cids,
         };
         let mut packets = AckedPackets::new(log, AckedFrames::new(&mut parts));
-        // Path MTU discovery hears of the application space's packets:
-        // probes always, the others while black-hole detection watches.
-        let mtud = &mut path.mtud;
-        let watch = idx == 2 && mtud.watches(path.mtu);
-        let mut raised = None;
+        let mut mtud = MtudFeed::new(&mut path.mtud, path.mtu, space_id, now);
         let outcome = loss.on_ack_received(
             now,
             space_id,
@@ -705,37 +716,20 @@ impl Connection {
             delay,
             PathRef::new(&mut path.rtt, &mut *path.cc),
             &ctx,
-            |event| {
-                let (pn, p) = (event.pn, &event.packet);
-                match event.fate {
-                    Fate::Acked => {
-                        if p.is_mtu_probe() {
-                            raised = mtud.on_probe_acked(now, pn, p.size).or(raised);
-                        } else if watch {
-                            mtud.on_acked(pn, p.size);
-                        }
-                        packets.acked(p.record);
-                    }
-                    Fate::Lost => {
-                        if p.is_mtu_probe() {
-                            stats.mtu_probes_lost += 1;
-                            mtud.on_probe_lost(now, pn);
-                        } else {
-                            stats.packets_lost += 1;
-                            stats.bytes_lost += u64::from(p.size);
-                            if watch {
-                                mtud.on_lost(pn, p.size);
-                            }
-                        }
-                        packets.lost(p.record);
-                    }
-                    _ => packets.dropped(p.record),
+            |event| match event.fate {
+                Fate::Acked => {
+                    mtud.acked(event.pn, event.packet.size);
+                    packets.acked(event.packet.record);
                 }
+                Fate::Lost => on_lost(stats, &mut mtud, &mut packets, event),
+                _ => packets.dropped(event.packet.record),
             },
         );
         packets.finish();
+        let data = loss.space(SpaceId::Data);
+        let mtud = mtud.finish(|pn| data.is_some_and(|s| s.get(pn).is_some()));
         let outcome = outcome?;
-        if idx == 2 && (watch || raised.is_some()) {
+        if let Some(raised) = mtud {
             self.end_mtu_discovery_pass(now, raised);
         }
         if idx == 2 {
