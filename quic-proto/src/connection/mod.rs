@@ -670,7 +670,7 @@ impl Connection {
                 received: 0,
                 sent: 0,
                 mtu,
-                mtud: mtud::Mtud::new(config.mtu_discovery, config.max_udp_payload_size),
+                mtud: mtud::Mtud::new(config.mtu_discovery, config.max_udp_payload_size, p.now),
                 local_ip: None,
             },
             streams: Streams::new(side, &local_params, streams_config),

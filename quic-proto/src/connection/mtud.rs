@@ -117,14 +117,17 @@ impl Search {
 }
 
 impl Mtud {
-    /// Discovery with `config` (`None`: off), for a connection whose own
-    /// max_udp_payload_size is `ours`.
-    pub(super) fn new(config: Option<MtuDiscoveryConfig>, ours: u16) -> Self {
+    /// Discovery with `config` (`None`: off), for a connection created at
+    /// `now` whose own max_udp_payload_size is `ours`. The first search
+    /// starts at the first chance to send a probe
+    /// ([`Mtud::probe_size`]), which the sender gives only once the
+    /// handshake is confirmed and the path validated.
+    pub(super) fn new(config: Option<MtuDiscoveryConfig>, ours: u16, now: Instant) -> Self {
         let bound = config.map_or(BASE_MTU, |c| c.upper_bound.min(ours).max(BASE_MTU));
         Self {
             config,
             bound,
-            probe_at: None,
+            probe_at: config.map(|_| now),
             search: None,
             black_hole: BlackHole::default(),
         }
@@ -137,18 +140,10 @@ impl Mtud {
         self.bound = self.bound.min(peer);
     }
 
-    /// The handshake is confirmed and the path validated: search from the
-    /// current MTU.
-    pub(super) fn start(&mut self, now: Instant, mtu: u16) {
-        if self.config.is_some() && self.search.is_none() && self.probe_at.is_none() {
-            self.begin(now, mtu);
-        }
-    }
-
-    /// A new path: nothing is known about it until it is validated
-    /// ([`Mtud::start`]).
-    pub(super) fn reset(&mut self) {
-        self.probe_at = None;
+    /// A new path at `now`: nothing is known about it; a new search starts
+    /// as for a new connection.
+    pub(super) fn reset(&mut self, now: Instant) {
+        self.probe_at = self.config.map(|_| now);
         self.search = None;
         self.black_hole = BlackHole::default();
     }
@@ -158,7 +153,8 @@ impl Mtud {
         self.probe_at = self.search.map(|_| now);
     }
 
-    /// Whether a probe is due at `now`: one comparison, for the send path.
+    /// Whether a probe (or the start of a search) is due at `now`: one
+    /// comparison, for the send path.
     #[inline]
     pub(super) fn probe_due(&self, now: Instant) -> bool {
         self.probe_at.is_some_and(|at| now >= at)
@@ -365,15 +361,6 @@ impl<'a> MtudFeed<'a> {
 }
 
 impl Connection {
-    /// Starts the search once the handshake is confirmed (RFC 9000 §14.3.1:
-    /// DPLPMTUD may start "when the QUIC connection handshake has been
-    /// completed") and the path validated; call after either changes.
-    pub(super) fn start_mtu_discovery(&mut self, now: Instant) {
-        if self.handshake_confirmed && self.path.validated {
-            self.path.mtud.start(now, self.path.mtu);
-        }
-    }
-
     /// Sends datagrams of `mtu` bytes from now on; the congestion controller
     /// learns the new maximum datagram size (RFC 9002 §7.2), and queued
     /// DATAGRAM frames that no longer fit are dropped.
@@ -394,6 +381,7 @@ impl Connection {
     /// After an ACK frame or a loss-timer pass of the application space
     /// reported its packets to the discovery: applies an acknowledged
     /// probe's size (`raised`), then falls back to the base on a black hole.
+    #[inline(never)]
     pub(super) fn end_mtu_discovery_pass(&mut self, now: Instant, raised: Option<u16>) {
         if let Some(mtu) = raised {
             self.set_mtu(mtu);
@@ -405,10 +393,13 @@ impl Connection {
     }
 
     /// The peer moved to a new path (RFC 9000 §9): its MTU is unknown, so
-    /// sending starts again at `initial_mtu` and the search waits for the
-    /// path to be validated.
-    pub(super) fn reset_mtu_discovery(&mut self) {
-        self.path.mtud.reset();
+    /// sending starts again at `initial_mtu` and a new search waits for the
+    /// path to be validated. Out of line: it is rare, and called from the
+    /// receive path.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn reset_mtu_discovery(&mut self, now: Instant) {
+        self.path.mtud.reset(now);
         self.set_mtu(self.config.initial_mtu.max(BASE_MTU));
     }
 }
@@ -527,7 +518,11 @@ mod tests {
     use std::time::Duration;
 
     fn mtud() -> Mtud {
-        Mtud::new(Some(MtuDiscoveryConfig::default()), 1472)
+        Mtud::new(
+            Some(MtuDiscoveryConfig::default()),
+            1472,
+            crate::test_instant(),
+        )
     }
 
     /// Runs a search on a path carrying `limit` bytes; returns the probed
@@ -535,7 +530,6 @@ mod tests {
     fn search(m: &mut Mtud, limit: u16) -> (Vec<u16>, u16) {
         let now = crate::test_instant();
         let mut mtu = BASE_MTU;
-        m.start(now, mtu);
         let mut sizes = Vec::new();
         for pn in 0..100 {
             if !m.probe_due(now) {
@@ -579,7 +573,11 @@ mod tests {
 
     #[test]
     fn bound_is_the_smallest_of_config_ours_and_the_peers() {
-        let mut m = Mtud::new(Some(MtuDiscoveryConfig::default()), 1400);
+        let mut m = Mtud::new(
+            Some(MtuDiscoveryConfig::default()),
+            1400,
+            crate::test_instant(),
+        );
         assert_eq!(m.bound, 1400);
         m.set_peer_limit(1300);
         assert_eq!(m.bound, 1300);
@@ -593,12 +591,12 @@ mod tests {
     #[test]
     fn no_search_when_off_or_at_the_bound() {
         let now = crate::test_instant();
-        let mut off = Mtud::new(None, 1472);
-        off.start(now, 1200);
+        let off = Mtud::new(None, 1472, now);
         assert!(!off.probe_due(now));
         assert!(!off.watches(1452));
         let mut at_bound = mtud();
-        at_bound.start(now, 1452);
+        assert!(at_bound.probe_due(now));
+        assert_eq!(at_bound.probe_size(now, 1452), None);
         assert!(!at_bound.probe_due(now));
     }
 
@@ -641,7 +639,6 @@ mod tests {
     #[test]
     fn large_losses_with_only_small_packets_acked_are_a_black_hole() {
         let mut m = mtud();
-        m.start(crate::test_instant(), 1452);
         for i in 0..3u64 {
             let lost: Vec<_> = (i * 10..i * 10 + 8).map(|pn| (pn, 1452)).collect();
             assert!(!pass(
@@ -678,7 +675,7 @@ mod tests {
             black_hole_threshold: 0,
             ..MtuDiscoveryConfig::default()
         };
-        let mut m = Mtud::new(Some(config), 1472);
+        let mut m = Mtud::new(Some(config), 1472, crate::test_instant());
         for i in 0..20u64 {
             assert!(!pass(&mut m, &[(i * 10, 1452)], &[(i * 10 + 5, 1200)]));
         }

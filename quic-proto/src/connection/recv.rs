@@ -13,7 +13,7 @@ use crate::crypto::{initial_keys, verify_retry_integrity};
 use crate::frame::StreamId;
 use crate::frame::{Frame, Frames};
 use crate::packet::{potential_stateless_reset, CoalescedPackets, Header, PartialPacket};
-use crate::recovery::{Fate, PacketEvent, PathRef, SpaceId};
+use crate::recovery::{Fate, PacketEvent, PathRef, SentPacket, SpaceId};
 use crate::streams::{StreamRecord, Streams};
 use crate::{ConnectionId, Level, Side, TransportError, TransportErrorCode, VarInt};
 
@@ -137,35 +137,51 @@ impl<'p, 'a> AckedFrames<'p, 'a> {
 /// The acknowledged packets come in packet-number order, so their entries
 /// usually follow each other in the log: they are taken a run at a time,
 /// which hands the frames over in the same order as packet by packet.
-struct AckedPackets<'l, 'p, 'a> {
+struct AckedPackets<'l, 'p, 'a, 'c> {
     log: &'l mut FrameLog,
     /// The acknowledged packets not yet taken from the log.
     acked: LogRun,
     frames: AckedFrames<'p, 'a>,
+    /// Path MTU discovery hears of the packets too.
+    mtud: MtudFeed<'c>,
+    stats: &'c mut super::Counters,
 }
 
-impl<'l, 'p, 'a> AckedPackets<'l, 'p, 'a> {
-    fn new(log: &'l mut FrameLog, frames: AckedFrames<'p, 'a>) -> Self {
+impl<'l, 'p, 'a, 'c> AckedPackets<'l, 'p, 'a, 'c> {
+    fn new(
+        log: &'l mut FrameLog,
+        frames: AckedFrames<'p, 'a>,
+        mtud: MtudFeed<'c>,
+        stats: &'c mut super::Counters,
+    ) -> Self {
         Self {
             log,
             acked: LogRun::default(),
             frames,
+            mtud,
+            stats,
         }
     }
 
-    /// A packet was acknowledged.
-    fn acked(&mut self, span: LogSpan) {
-        if !self.acked.append(span) {
+    /// Packet `pn` was acknowledged.
+    #[inline(always)]
+    fn acked(&mut self, pn: u64, p: &SentPacket<LogSpan>) {
+        self.mtud.acked(pn, p.size);
+        if !self.acked.append(p.record) {
             self.take_acked();
-            self.acked = span.into();
+            self.acked = p.record.into();
         }
     }
 
-    /// A packet was declared lost.
-    fn lost(&mut self, span: LogSpan) {
+    /// A packet was declared lost: counted, reported to path MTU
+    /// discovery, its frames requeued. Out of line: losses are rare, and
+    /// the per-packet closure stays small.
+    #[inline(never)]
+    fn lost(&mut self, e: PacketEvent<LogSpan>) {
+        self.mtud.lost(self.stats, e.space, e.pn, &e.packet);
         self.take_acked();
         let frames = &mut self.frames;
-        self.log.take(span, |r| frames.lost(r));
+        self.log.take(e.packet.record, |r| frames.lost(r));
     }
 
     /// A packet was discarded: what it carried no longer matters.
@@ -174,10 +190,12 @@ impl<'l, 'p, 'a> AckedPackets<'l, 'p, 'a> {
         self.log.take(span, |_| {});
     }
 
-    /// Hands every frame over; call when the ACK is done.
-    fn finish(mut self) {
+    /// Hands every frame over; call when the ACK is done. Returns the
+    /// path MTU discovery's part, to finish once the pass is over.
+    fn finish(mut self) -> MtudFeed<'c> {
         self.take_acked();
         self.frames.flush();
+        self.mtud
     }
 
     /// Takes the pending run of acknowledged packets from the log.
@@ -187,20 +205,6 @@ impl<'l, 'p, 'a> AckedPackets<'l, 'p, 'a> {
         self.log
             .take_run(mem::take(&mut self.acked), |r| frames.acked(r));
     }
-}
-
-/// A packet one ACK frame declared lost: counted, reported to path MTU
-/// discovery, and its frames requeued. Out of line, so that the ACK's
-/// per-packet closure stays small (losses are rare).
-#[inline(never)]
-fn on_lost(
-    stats: &mut super::Counters,
-    mtud: &mut MtudFeed<'_>,
-    packets: &mut AckedPackets<'_, '_, '_>,
-    event: PacketEvent<LogSpan>,
-) {
-    mtud.lost(stats, event.space, event.pn, &event.packet);
-    packets.lost(event.packet.record);
 }
 
 fn space_index(level: Level) -> Option<usize> {
@@ -436,7 +440,6 @@ impl Connection {
         // RFC 9000 §8.1: a Handshake packet from the client proves its address.
         if self.side.is_server() && level == Level::Handshake {
             self.path.validated = true;
-            self.start_mtu_discovery(now);
             // RFC 9001 §4.9.1: the server discards Initial keys on the
             // first Handshake packet it processes.
             self.discard_space(now, 0);
@@ -494,7 +497,7 @@ impl Connection {
         self.path.sent = 0;
         // RFC 9000 §14.2: the maximum datagram size belongs to a pair of
         // addresses; the new one's is found again once it is validated.
-        self.reset_mtu_discovery();
+        self.reset_mtu_discovery(now);
         if new_ip {
             self.path.rtt = crate::recovery::RttEstimator::new(self.config.initial_rtt);
             self.path.cc = crate::congestion::ControllerFactory::build(
@@ -624,7 +627,6 @@ impl Connection {
                     self.challenge = None;
                     self.challenge_pending = false;
                     self.path.validated = true;
-                    self.start_mtu_discovery(now);
                 }
             }
             Frame::ConnectionClose(c) => {
@@ -676,6 +678,9 @@ impl Connection {
         Ok(())
     }
 
+    /// An ACK frame. Out of line: its body would crowd the per-frame loop
+    /// of `open`, most of whose frames are STREAM frames.
+    #[inline(never)]
     fn handle_ack(
         &mut self,
         now: Instant,
@@ -707,8 +712,8 @@ impl Connection {
             local_cids,
             remote_cids,
         };
-        let mut packets = AckedPackets::new(log, AckedFrames::new(&mut parts));
-        let mut mtud = MtudFeed::new(&mut path.mtud, path.mtu, space_id, now);
+        let mtud = MtudFeed::new(&mut path.mtud, path.mtu, space_id, now);
+        let mut packets = AckedPackets::new(log, AckedFrames::new(&mut parts), mtud, stats);
         let outcome = loss.on_ack_received(
             now,
             space_id,
@@ -717,15 +722,12 @@ impl Connection {
             PathRef::new(&mut path.rtt, &mut *path.cc),
             &ctx,
             |event| match event.fate {
-                Fate::Acked => {
-                    mtud.acked(event.pn, event.packet.size);
-                    packets.acked(event.packet.record);
-                }
-                Fate::Lost => on_lost(stats, &mut mtud, &mut packets, event),
+                Fate::Acked => packets.acked(event.pn, &event.packet),
+                Fate::Lost => packets.lost(event),
                 _ => packets.dropped(event.packet.record),
             },
         );
-        packets.finish();
+        let mtud = packets.finish();
         let data = loss.space(SpaceId::Data);
         let mtud = mtud.finish(|pn| data.is_some_and(|s| s.get(pn).is_some()));
         let outcome = outcome?;
@@ -844,7 +846,6 @@ impl Connection {
         // RFC 9001 §4.9.2: discard Handshake keys once confirmed.
         self.discard_space(now, 1);
         self.events.confirmed = true;
-        self.start_mtu_discovery(now);
     }
 
     /// Discards a space's keys and in-flight packets (RFC 9001 §4.9).

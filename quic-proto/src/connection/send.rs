@@ -31,8 +31,6 @@ struct Built {
     span: super::log::LogSpan,
     ack_eliciting: bool,
     padded: bool,
-    /// A PMTU probe (RFC 9000 §14.4).
-    mtu_probe: bool,
 }
 
 impl Built {
@@ -178,9 +176,11 @@ impl Connection {
             span,
             ack_eliciting: true,
             padded: true,
-            mtu_probe: true,
         };
         self.seal_and_record(now, buf, &built);
+        // Recorded as any packet, then marked: the common path does not
+        // carry the probe flag.
+        self.loss.mark_mtu_probe(SpaceId::Data, pn.full());
         self.path.mtud.on_probe_sent(pn.full());
         self.stats.mtu_probes_sent += 1;
         Some(self.datagram_sent(len))
@@ -407,7 +407,6 @@ impl Connection {
             span,
             ack_eliciting,
             padded: padded || min_len > 0,
-            mtu_probe: false,
         })
     }
 
@@ -452,8 +451,7 @@ impl Connection {
         }
         let size = (b.end() - b.start) as u16;
         let in_flight = b.ack_eliciting || b.padded;
-        let record = SentPacket::new(now, size, b.ack_eliciting, in_flight, b.span)
-            .with_mtu_probe(b.mtu_probe);
+        let record = SentPacket::new(now, size, b.ack_eliciting, in_flight, b.span);
         let space_id = SpaceId::ALL[b.idx];
         self.loss
             .on_packet_sent(space_id, b.pn.full(), record, &mut *self.path.cc);

@@ -252,6 +252,14 @@ impl<R> LossDetection<R> {
         }
     }
 
+    /// Marks packet `pn` of `space`, just recorded with
+    /// [`LossDetection::on_packet_sent`], as a PMTU probe (RFC 9000 §14.4):
+    /// its loss will not be a congestion event. Returns whether the packet
+    /// was outstanding.
+    pub fn mark_mtu_probe(&mut self, space: SpaceId, pn: u64) -> bool {
+        self.space_mut(space).mark_mtu_probe(pn)
+    }
+
     /// Processes an ACK frame received in `space` (RFC 9002 Appendix A.7,
     /// OnAckReceived): acknowledges packets, takes an RTT sample, detects
     /// losses, informs the congestion controller, and resets the PTO

@@ -626,6 +626,21 @@ impl<R> SentPackets<R> {
         self.slots.is_empty()
     }
 
+    /// Marks the outstanding packet `pn` as a PMTU probe
+    /// ([`SentPacket::with_mtu_probe`]); returns whether it was outstanding.
+    pub fn mark_mtu_probe(&mut self, pn: u64) -> bool {
+        let idx = pn
+            .checked_sub(self.first_pn)
+            .and_then(|i| usize::try_from(i).ok());
+        match idx.and_then(|i| self.slots.get_mut(i)) {
+            Some(Slot::Sent(p)) => {
+                p.flags |= MTU_PROBE;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The outstanding packet `pn`, if any.
     pub fn get(&self, pn: u64) -> Option<&SentPacket<R>> {
         let idx = usize::try_from(pn.checked_sub(self.first_pn)?).ok()?;
