@@ -67,9 +67,11 @@ pub(super) struct Mtud {
     /// max_udp_payload_size and the peer's.
     bound: u16,
     /// When a probe may go: the search has a step to take (from the event
-    /// that made it due), or a new search is due. `None` while there is
-    /// nothing to do: discovery off, the path not ready, a probe in flight,
-    /// or the MTU at the bound. The one field the send path reads.
+    /// that made it due), or a new search is due (from the start of the
+    /// connection or path: the sender waits for the handshake to be
+    /// confirmed and the path validated). `None` while there is nothing to
+    /// do: discovery off, a probe in flight, or the MTU at the bound. The
+    /// one field the send path reads.
     probe_at: Option<Instant>,
     /// The search under way, if any.
     search: Option<Search>,
