@@ -43,8 +43,13 @@ pub struct TransportConfig {
     /// The largest UDP payload we are willing to receive (max_udp_payload_size).
     pub max_udp_payload_size: u16,
     /// The datagram size we send with before any path MTU discovery (at
-    /// least 1200, RFC 9000 §14).
+    /// least 1200, RFC 9000 §14), and again on a new path.
     pub initial_mtu: u16,
+    /// Path MTU discovery (DPLPMTUD, RFC 9000 §14.3): probe for larger
+    /// datagrams once the handshake is confirmed, and fall back to 1200
+    /// bytes if a black hole appears. On by default; `None` sends
+    /// `initial_mtu`-byte datagrams for the whole connection.
+    pub mtu_discovery: Option<MtuDiscoveryConfig>,
     /// The RTT assumed before the first sample (RFC 9002 §6.2.2: 333 ms).
     pub initial_rtt: Duration,
     /// Accept DATAGRAM frames up to this size (RFC 9221
@@ -74,6 +79,7 @@ impl Default for TransportConfig {
             active_connection_id_limit: 4,
             max_udp_payload_size: 1472,
             initial_mtu: 1200,
+            mtu_discovery: Some(MtuDiscoveryConfig::default()),
             initial_rtt: Duration::from_millis(333),
             max_datagram_frame_size: Some(1200),
             datagram_queue_len: 64,
@@ -102,6 +108,54 @@ impl TransportConfig {
             active_connection_id_limit: VarInt::saturating(self.active_connection_id_limit.max(2)),
             max_datagram_frame_size: self.max_datagram_frame_size.map(VarInt::from),
             ..TransportParameters::default()
+        }
+    }
+}
+
+/// Path MTU discovery settings (RFC 9000 §14.3, the Datagram
+/// Packetization Layer PMTU Discovery of RFC 8899).
+///
+/// Once the handshake is confirmed and the path validated, the connection
+/// sends PMTU probes (a PING padded to the probed size, in a datagram of its
+/// own) and raises its datagram size each time one is acknowledged: a
+/// binary search between the largest size known to work and the upper
+/// bound, three losses of a size marking it too large (RFC 8899
+/// MAX_PROBES). Lost probes are not a congestion signal (RFC 9000 §14.4).
+/// When the search ends below the bound, it runs again after
+/// [`interval`](Self::interval). If packets larger than 1200 bytes keep
+/// being lost while smaller ones get through (a black hole), the datagram
+/// size falls back to 1200 bytes and the search restarts after
+/// [`black_hole_cooldown`](Self::black_hole_cooldown). A new path (the
+/// peer migrated) starts again from `initial_mtu`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MtuDiscoveryConfig {
+    /// The largest UDP payload to probe for. The effective bound is the
+    /// smallest of this, our `max_udp_payload_size` and the peer's
+    /// max_udp_payload_size transport parameter (RFC 9000 §18.2). The
+    /// default, 1452, fits a 1500-byte Ethernet MTU under IPv6 and UDP
+    /// headers (quinn's default too).
+    pub upper_bound: u16,
+    /// How long after a search that ended below the bound to search again
+    /// (RFC 8899 §5.1.1 PMTU_RAISE_TIMER; 600 s by default).
+    pub interval: Duration,
+    /// How many suspicious loss bursts declare a black hole (4 by default).
+    /// A loss burst is a run of consecutive packets declared lost together;
+    /// it is suspicious when every packet in it is larger than 1200 bytes
+    /// and no packet at least as large sent after it has been acknowledged.
+    /// An acknowledgment of such a packet clears the count.
+    pub black_hole_threshold: u8,
+    /// How long after a black hole to search again (60 s by default).
+    pub black_hole_cooldown: Duration,
+}
+
+impl Default for MtuDiscoveryConfig {
+    fn default() -> Self {
+        Self {
+            upper_bound: 1452,
+            interval: Duration::from_secs(600),
+            black_hole_threshold: 4,
+            black_hole_cooldown: Duration::from_secs(60),
         }
     }
 }

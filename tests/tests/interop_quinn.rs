@@ -171,24 +171,38 @@ fn download_plan() -> Plan {
     Plan::new(BULK.iter().map(|&n| (16, n)).collect())
 }
 
+/// Our path MTU discovery (on by default) found the 1452-byte bound over
+/// loopback with quinn acknowledging the probes, and quinn's larger
+/// datagrams reached us.
+fn check_path_mtu(ours: &OurReport) {
+    let stats = &ours.stats;
+    assert_eq!(stats.path_mtu, 1452, "{stats:?}");
+    assert!(stats.mtu_probes_sent >= 5, "{stats:?}");
+    assert_eq!(stats.mtu_probes_lost, 0, "{stats:?}");
+}
+
 #[test]
 fn transfer_our_client_uploads_to_quinn() {
-    our_client_vs_quinn(&upload_plan(), ring_provider());
+    let (ours, _) = our_client_vs_quinn(&upload_plan(), ring_provider());
+    check_path_mtu(&ours);
 }
 
 #[test]
 fn transfer_our_client_downloads_from_quinn() {
-    our_client_vs_quinn(&download_plan(), ring_provider());
+    let (ours, _) = our_client_vs_quinn(&download_plan(), ring_provider());
+    check_path_mtu(&ours);
 }
 
 #[test]
 fn transfer_quinn_client_uploads_to_us() {
-    quinn_vs_our_server(&upload_plan(), ring_provider());
+    let (ours, _) = quinn_vs_our_server(&upload_plan(), ring_provider());
+    check_path_mtu(&ours);
 }
 
 #[test]
 fn transfer_quinn_client_downloads_from_us() {
-    quinn_vs_our_server(&download_plan(), ring_provider());
+    let (ours, _) = quinn_vs_our_server(&download_plan(), ring_provider());
+    check_path_mtu(&ours);
 }
 
 /// 1999 echoed 1 KB streams against a limit of 1000 concurrent streams.

@@ -90,6 +90,8 @@ fn our_client_and_server_move_megabytes_through_the_loop() {
         served.close
     );
     assert!(report.local[0].is_ipv6(), "{:?}", report.local);
+    // Path MTU discovery reached its bound through quinn-udp sockets.
+    assert_eq!(report.path_mtu, 1452);
     // The server saw us as plain IPv4, not as a mapped address.
     assert!(
         served.remotes.iter().all(SocketAddr::is_ipv4),

@@ -152,14 +152,15 @@ impl Controller for NewReno {
     }
 
     fn on_mtu_update(&mut self, max_datagram_size: u16) {
-        let old = self.max_datagram_size;
         self.max_datagram_size = max_datagram_size.max(MIN_DATAGRAM_SIZE);
-        // RFC 9002 §7.2: "If the maximum datagram size is decreased in order
-        // to complete the handshake, the congestion window SHOULD be set to
-        // the new initial congestion window." We only ever lower it to that.
-        if self.max_datagram_size < old {
-            self.window = self.window.min(self.initial_window());
-        }
+        // The window is in bytes, which a new datagram size does not
+        // change; only the minimum window follows it (RFC 9002 §7.2). The
+        // connection changes the size only after the handshake (path MTU
+        // discovery, a new path), never "in order to complete the
+        // handshake", when RFC 9002 §7.2 would reset the window to the
+        // initial one. A black hole's losses have reduced the window
+        // already; a rebinding that keeps the IP address may keep it
+        // (RFC 9000 §9.4).
         self.window = self.window.max(self.min_window());
     }
 
@@ -376,12 +377,19 @@ mod tests {
         for i in 0..10 {
             ack(&mut cc, 50, i, MDS);
         }
-        // Shrinking the datagram size lowers the window to the new initial one.
+        // The window is in bytes: a smaller datagram size leaves it.
         cc.on_mtu_update(1200);
-        assert_eq!(cc.window(), 12_000);
+        assert_eq!(cc.window(), 12_000 + 10 * MDS);
         // Below 1200 is treated as 1200.
         cc.on_mtu_update(0);
         assert_eq!(cc.initial_window(), 12_000);
+        // The minimum window follows the datagram size.
+        for round in 0..10u64 {
+            lose(&mut cc, 100 * (round + 1), 100 * round + 1);
+        }
+        assert_eq!(cc.window(), 2400);
+        cc.on_mtu_update(1452);
+        assert_eq!(cc.window(), 2904);
     }
 
     #[test]

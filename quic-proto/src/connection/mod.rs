@@ -10,7 +10,8 @@
 //! The work is split by concern: `tls` (the rustls handshake), `recv`
 //! (packets and frames in), `send` (packet assembly), `crypto_stream`
 //! (CRYPTO data per level), `keys` (1-RTT key phases), `log` (what
-//! each sent packet carried). Streams, ACK tracking, loss recovery and
+//! each sent packet carried), `mtud` (path MTU discovery), `timers`.
+//! Streams, ACK tracking, loss recovery and
 //! congestion control are components of their own (`crate::streams`,
 //! `crate::ack`, `crate::recovery`, `crate::congestion`) that write their
 //! own frames and get their records back on acknowledgement or loss.
@@ -19,6 +20,7 @@ mod api;
 pub(crate) mod crypto_stream;
 pub(crate) mod keys;
 pub(crate) mod log;
+mod mtud;
 mod recv;
 mod send;
 mod timers;
@@ -186,6 +188,9 @@ struct Counters {
     bytes_sent: u64,
     bytes_received: u64,
     key_updates: u64,
+    mtu_probes_sent: u64,
+    mtu_probes_lost: u64,
+    black_holes_detected: u64,
 }
 
 /// Counters for monitoring and tests.
@@ -200,9 +205,10 @@ pub struct Stats {
     pub packets_sent: u64,
     /// QUIC packets received and authenticated.
     pub packets_received: u64,
-    /// Packets declared lost.
+    /// Packets declared lost, PMTU probes not included.
     pub packets_lost: u64,
-    /// UDP payload bytes of the packets declared lost.
+    /// UDP payload bytes of the packets declared lost, PMTU probes not
+    /// included.
     pub bytes_lost: u64,
     /// UDP payload bytes sent.
     pub bytes_sent: u64,
@@ -219,6 +225,19 @@ pub struct Stats {
     pub cwnd: u64,
     /// Bytes in flight.
     pub bytes_in_flight: u64,
+    /// Losses reported to the congestion controller as congestion events
+    /// (RFC 9002 §7); lost PMTU probes never are (RFC 9000 §14.4).
+    pub congestion_events: u64,
+    /// The path's current maximum datagram size: the largest UDP payload
+    /// we send ([`Connection::path_mtu`]).
+    pub path_mtu: u16,
+    /// PMTU probes sent (RFC 9000 §14.4).
+    pub mtu_probes_sent: u64,
+    /// PMTU probes declared lost.
+    pub mtu_probes_lost: u64,
+    /// Times the datagram size fell back to 1200 bytes because larger
+    /// packets stopped getting through.
+    pub black_holes_detected: u64,
 }
 
 /// Where a datagram from [`Connection::poll_transmit`] goes.
@@ -413,7 +432,10 @@ struct Path {
     /// at most three times as many sent as received).
     received: u64,
     sent: u64,
+    /// The largest UDP payload we send on the path: `initial_mtu` until
+    /// path MTU discovery (`mtud`) changes it.
     mtu: u16,
+    mtud: mtud::Mtud,
     /// Our address on this path, when the embedder reports it.
     local_ip: Option<std::net::IpAddr>,
 }
@@ -648,6 +670,7 @@ impl Connection {
                 received: 0,
                 sent: 0,
                 mtu,
+                mtud: mtud::Mtud::new(config.mtu_discovery, config.max_udp_payload_size, p.now),
                 local_ip: None,
             },
             streams: Streams::new(side, &local_params, streams_config),
@@ -801,7 +824,19 @@ impl Connection {
             rtt: self.path.rtt.smoothed(),
             cwnd: self.path.cc.window(),
             bytes_in_flight: self.loss.bytes_in_flight(),
+            congestion_events: self.loss.congestion_events(),
+            path_mtu: self.path.mtu,
+            mtu_probes_sent: c.mtu_probes_sent,
+            mtu_probes_lost: c.mtu_probes_lost,
+            black_holes_detected: c.black_holes_detected,
         }
+    }
+
+    /// The path's current maximum datagram size: the largest UDP payload
+    /// we send, `initial_mtu` until path MTU discovery raises it
+    /// ([`TransportConfig::mtu_discovery`]).
+    pub fn path_mtu(&self) -> u16 {
+        self.path.mtu
     }
 
     /// Whether [`Connection::poll_event`] has an event to give.

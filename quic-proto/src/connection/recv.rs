@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::log::{FrameLog, LogRun, LogSpan, Record};
+use super::mtud::MtudFeed;
 use super::{Connection, ConnectionError, HandshakeDoneState, Space, State};
 use crate::ack::EcnCodepoint;
 use crate::cid_manager::{LocalCids, RemoteCids};
@@ -12,7 +13,7 @@ use crate::crypto::{initial_keys, verify_retry_integrity};
 use crate::frame::StreamId;
 use crate::frame::{Frame, Frames};
 use crate::packet::{potential_stateless_reset, CoalescedPackets, Header, PartialPacket};
-use crate::recovery::{Fate, PathRef, SpaceId};
+use crate::recovery::{Fate, PacketEvent, PathRef, SentPacket, SpaceId};
 use crate::streams::{StreamRecord, Streams};
 use crate::{ConnectionId, Level, Side, TransportError, TransportErrorCode, VarInt};
 
@@ -136,35 +137,51 @@ impl<'p, 'a> AckedFrames<'p, 'a> {
 /// The acknowledged packets come in packet-number order, so their entries
 /// usually follow each other in the log: they are taken a run at a time,
 /// which hands the frames over in the same order as packet by packet.
-struct AckedPackets<'l, 'p, 'a> {
+struct AckedPackets<'l, 'p, 'a, 'c> {
     log: &'l mut FrameLog,
     /// The acknowledged packets not yet taken from the log.
     acked: LogRun,
     frames: AckedFrames<'p, 'a>,
+    /// Path MTU discovery hears of the packets too.
+    mtud: MtudFeed<'c>,
+    stats: &'c mut super::Counters,
 }
 
-impl<'l, 'p, 'a> AckedPackets<'l, 'p, 'a> {
-    fn new(log: &'l mut FrameLog, frames: AckedFrames<'p, 'a>) -> Self {
+impl<'l, 'p, 'a, 'c> AckedPackets<'l, 'p, 'a, 'c> {
+    fn new(
+        log: &'l mut FrameLog,
+        frames: AckedFrames<'p, 'a>,
+        mtud: MtudFeed<'c>,
+        stats: &'c mut super::Counters,
+    ) -> Self {
         Self {
             log,
             acked: LogRun::default(),
             frames,
+            mtud,
+            stats,
         }
     }
 
-    /// A packet was acknowledged.
-    fn acked(&mut self, span: LogSpan) {
-        if !self.acked.append(span) {
+    /// Packet `pn` was acknowledged.
+    #[inline(always)]
+    fn acked(&mut self, pn: u64, p: &SentPacket<LogSpan>) {
+        self.mtud.acked(pn, p.size);
+        if !self.acked.append(p.record) {
             self.take_acked();
-            self.acked = span.into();
+            self.acked = p.record.into();
         }
     }
 
-    /// A packet was declared lost.
-    fn lost(&mut self, span: LogSpan) {
+    /// A packet was declared lost: counted, reported to path MTU
+    /// discovery, its frames requeued. Out of line: losses are rare, and
+    /// the per-packet closure stays small.
+    #[inline(never)]
+    fn lost(&mut self, e: PacketEvent<LogSpan>) {
+        self.mtud.lost(self.stats, e.space, e.pn, &e.packet);
         self.take_acked();
         let frames = &mut self.frames;
-        self.log.take(span, |r| frames.lost(r));
+        self.log.take(e.packet.record, |r| frames.lost(r));
     }
 
     /// A packet was discarded: what it carried no longer matters.
@@ -173,10 +190,12 @@ impl<'l, 'p, 'a> AckedPackets<'l, 'p, 'a> {
         self.log.take(span, |_| {});
     }
 
-    /// Hands every frame over; call when the ACK is done.
-    fn finish(mut self) {
+    /// Hands every frame over; call when the ACK is done. Returns the
+    /// path MTU discovery's part, to finish once the pass is over.
+    fn finish(mut self) -> MtudFeed<'c> {
         self.take_acked();
         self.frames.flush();
+        self.mtud
     }
 
     /// Takes the pending run of acknowledged packets from the log.
@@ -486,12 +505,16 @@ impl Connection {
     /// within the anti-amplification limit until a PATH_CHALLENGE proves the
     /// address (§8.2, §9.3). A new IP address (not just a new port, as in
     /// NAT rebinding) also resets the congestion controller and RTT (§9.4).
+    /// The datagram size goes back to `initial_mtu` either way.
     fn migrate(&mut self, now: Instant, remote: SocketAddr, datagram_len: usize) {
         let new_ip = remote.ip() != self.path.remote.ip();
         self.path.remote = remote;
         self.path.validated = false;
         self.path.received = datagram_len as u64;
         self.path.sent = 0;
+        // RFC 9000 §14.2: the maximum datagram size belongs to a pair of
+        // addresses; the new one's is found again once it is validated.
+        self.reset_mtu_discovery(now);
         if new_ip {
             self.path.rtt = crate::recovery::RttEstimator::new(self.config.initial_rtt);
             self.path.cc = crate::congestion::ControllerFactory::build(
@@ -672,6 +695,9 @@ impl Connection {
         Ok(())
     }
 
+    /// An ACK frame. Out of line: its body would crowd the per-frame loop
+    /// of `open`, most of whose frames are STREAM frames.
+    #[inline(never)]
     fn handle_ack(
         &mut self,
         now: Instant,
@@ -703,7 +729,8 @@ impl Connection {
             local_cids,
             remote_cids,
         };
-        let mut packets = AckedPackets::new(log, AckedFrames::new(&mut parts));
+        let mtud = MtudFeed::new(&mut path.mtud, path.mtu, space_id, now);
+        let mut packets = AckedPackets::new(log, AckedFrames::new(&mut parts), mtud, stats);
         let outcome = loss.on_ack_received(
             now,
             space_id,
@@ -712,17 +739,18 @@ impl Connection {
             PathRef::new(&mut path.rtt, &mut *path.cc),
             &ctx,
             |event| match event.fate {
-                Fate::Acked => packets.acked(event.packet.record),
-                Fate::Lost => {
-                    stats.packets_lost += 1;
-                    stats.bytes_lost += u64::from(event.packet.size);
-                    packets.lost(event.packet.record);
-                }
+                Fate::Acked => packets.acked(event.pn, &event.packet),
+                Fate::Lost => packets.lost(event),
                 _ => packets.dropped(event.packet.record),
             },
         );
-        packets.finish();
+        let mtud = packets.finish();
+        let data = loss.space(SpaceId::Data);
+        let mtud = mtud.finish(|pn| data.is_some_and(|s| s.get(pn).is_some()));
         let outcome = outcome?;
+        if let Some(raised) = mtud {
+            self.end_mtu_discovery_pass(now, raised);
+        }
         if idx == 2 {
             if let (Some(keys), Some(largest)) = (self.one_rtt.as_mut(), outcome.ack.largest) {
                 if keys
@@ -750,6 +778,9 @@ impl Connection {
                     crate::transport_params::TransportParameters::decode(bytes, self.side.peer())?;
                 self.validate_peer_cids(&params)?;
                 self.streams.set_peer_params(&params);
+                self.path
+                    .mtud
+                    .set_peer_limit(params.max_udp_payload_size.into_inner());
                 if let Some(token) = params
                     .stateless_reset_token
                     .filter(|_| self.side.is_client())

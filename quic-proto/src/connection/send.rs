@@ -79,6 +79,11 @@ impl Connection {
             .min(usize::from(self.path.mtu))
             .min(self.path.amplification_budget());
         if !self.spaces.has_keys(0) && !self.spaces.has_keys(1) {
+            if self.path.mtud.probe_due(now) {
+                if let Some(tx) = self.transmit_mtu_probe(now, buf) {
+                    return Some(tx);
+                }
+            }
             // Only 1-RTT packets can be sent (the usual case once the
             // handshake is done): one packet, padded only for a path probe.
             // Borrowed where it was returned, not moved out of the Option.
@@ -127,6 +132,57 @@ impl Connection {
         for b in &built {
             self.seal_and_record(now, buf, b);
         }
+        Some(self.datagram_sent(len))
+    }
+
+    /// A PMTU probe (RFC 9000 §14.4), if path MTU discovery wants one now:
+    /// a 1-RTT packet of PING and PADDING filling a datagram of the probed
+    /// size, alone in its `Transmit` (the endpoint does not batch a datagram
+    /// larger than [`Connection::path_mtu`]). It needs room in `buf` and in
+    /// the congestion window like any packet; nothing in it is resent if it
+    /// is lost.
+    #[inline(never)]
+    fn transmit_mtu_probe(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if !(self.handshake_confirmed && self.path.validated) {
+            return None;
+        }
+        let size = self.path.mtud.probe_size(now, self.path.mtu)?;
+        let len = usize::from(size);
+        if self.loss.bytes_in_flight() + u64::from(size) > self.path.cc.window() {
+            return None;
+        }
+        let buf = buf.get_mut(..len)?;
+        let tag_len = self.one_rtt.as_ref()?.local_tag_len();
+        let space = &self.spaces.data;
+        let pn = PacketNumber::new(space.next_pn, self.loss.largest_acked(space.id));
+        let layout = self.write_header(2, buf, pn).ok()?;
+        let header_len = layout.header_len();
+        let payload_len = len.checked_sub(header_len + tag_len)?;
+        let mut w = SliceWriter::new(&mut buf[header_len..header_len + payload_len]);
+        Frame::Ping.encode(&mut w);
+        let padding = w.remaining();
+        w.put_zeros(padding);
+        // Nothing to give back to any component: an empty log span.
+        self.log.begin();
+        let span = self.log.finish();
+        self.spaces.data.next_pn += 1;
+        let built = Built {
+            idx: 2,
+            start: 0,
+            layout,
+            pn,
+            payload_len,
+            tag_len,
+            span,
+            ack_eliciting: true,
+            padded: true,
+        };
+        self.seal_and_record(now, buf, &built);
+        // Recorded as any packet, then marked: the common path does not
+        // carry the probe flag.
+        self.loss.mark_mtu_probe(SpaceId::Data, pn.full());
+        self.path.mtud.on_probe_sent(pn.full());
+        self.stats.mtu_probes_sent += 1;
         Some(self.datagram_sent(len))
     }
 
@@ -204,7 +260,14 @@ impl Connection {
         }
         let space_id = space.id;
         let pn = PacketNumber::new(space.next_pn, self.loss.largest_acked(space_id));
-        let out = buf.get_mut(start..)?;
+        // PTO probes of the application space go at the base datagram size
+        // while path MTU discovery watches for black holes (see `mtud`).
+        let end = if probe && idx == 2 {
+            self.path.mtud.pto_probe_limit(self.path.mtu, buf.len())
+        } else {
+            buf.len()
+        };
+        let out = buf.get_mut(start..end)?;
         let layout = self.write_header(idx, out, pn).ok()?;
         let header_len = layout.header_len();
         // Leave room for the tag, and a few bytes so a packet is never

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::keys::OneRttKeys;
+use super::mtud::MtudFeed;
 use super::{recv, Connection, ConnectionError, State};
 use crate::recovery::SpaceId;
 
@@ -264,14 +265,13 @@ impl Connection {
             remote_cids,
             ..
         } = self;
-        let mut lost_packets = 0;
+        let mut mtud = MtudFeed::new(&mut path.mtud, path.mtu, SpaceId::Data, now);
         let fired = loss.on_loss_detection_timeout(
             now,
             crate::recovery::PathRef::new(&mut path.rtt, &mut *path.cc),
             &ctx,
             |event| {
-                lost_packets += 1;
-                stats.bytes_lost += u64::from(event.packet.size);
+                mtud.lost(stats, event.space, event.pn, &event.packet);
                 let mut parts = recv::Parts {
                     space: spaces.get_mut(event.space.index()),
                     streams,
@@ -282,7 +282,12 @@ impl Connection {
                 log.take(event.packet.record, |r| parts.lost(r));
             },
         );
-        stats.packets_lost += lost_packets;
+        let data = loss.space(SpaceId::Data);
+        let mtud = mtud.finish(|pn| data.is_some_and(|s| s.get(pn).is_some()));
+        let losses = matches!(fired, Some(crate::recovery::Timeout::Lost { .. }));
+        if let Some(raised) = mtud.filter(|raised| losses || raised.is_some()) {
+            self.end_mtu_discovery_pass(now, raised);
+        }
         match fired {
             Some(crate::recovery::Timeout::Probe { space, packets }) => {
                 if let Some(s) = self.spaces.get_mut(space.index()) {

@@ -520,6 +520,11 @@ impl Endpoint {
     /// first, for one GSO send: all equal in size but the last.
     fn batch(&mut self, now: Instant, index: u32, buf: &mut [u8], tx: &mut Transmit) {
         let segment = tx.size;
+        let conn = self.slots[index as usize].conn.as_ref();
+        if conn.is_some_and(|c| segment > usize::from(c.path_mtu())) {
+            // A PMTU probe, larger than the path MTU, goes alone.
+            return;
+        }
         let mut count = 1;
         while count < self.gso_segments {
             let Some(room) = buf.get_mut(tx.size..tx.size + segment) else {

@@ -116,6 +116,8 @@ pub struct LossDetection<R> {
     /// Counts the changes that may have moved the timer earlier (each drop
     /// of `cached`); see [`LossDetection::timer_epoch`].
     timer_epoch: u32,
+    /// How many times the controller was told of a congestion event.
+    congestion_events: u64,
 }
 
 /// The loss detection timer as computed for one context and PTO period.
@@ -159,6 +161,7 @@ impl<R> LossDetection<R> {
             last_armed: None,
             cached: None,
             timer_epoch: 0,
+            congestion_events: 0,
         }
     }
 
@@ -211,6 +214,12 @@ impl<R> LossDetection<R> {
         self.pto_count
     }
 
+    /// How many times losses were reported to the congestion controller
+    /// ([`Controller::on_congestion_event`]); lost PMTU probes never are.
+    pub const fn congestion_events(&self) -> u64 {
+        self.congestion_events
+    }
+
     /// When this loss detection took its first RTT sample.
     pub const fn first_rtt_sample(&self) -> Option<Instant> {
         self.first_rtt_sample
@@ -241,6 +250,14 @@ impl<R> LossDetection<R> {
             cc.on_packet_sent(now, u64::from(size));
             self.last_armed = Some(now);
         }
+    }
+
+    /// Marks packet `pn` of `space`, just recorded with
+    /// [`LossDetection::on_packet_sent`], as a PMTU probe (RFC 9000 §14.4):
+    /// its loss will not be a congestion event. Returns whether the packet
+    /// was outstanding.
+    pub fn mark_mtu_probe(&mut self, space: SpaceId, pn: u64) -> bool {
+        self.space_mut(space).mark_mtu_probe(pn)
     }
 
     /// Processes an ACK frame received in `space` (RFC 9002 Appendix A.7,
@@ -376,6 +393,7 @@ impl<R> LossDetection<R> {
         // exceeds the persistent congestion duration.
         let persistent =
             scan.persistent_span > persistent_congestion_duration(path.rtt, ctx.max_ack_delay);
+        self.congestion_events += 1;
         path.cc
             .on_congestion_event(now, last_lost_sent, persistent, scan.in_flight_bytes);
         if persistent {

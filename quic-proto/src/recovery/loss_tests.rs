@@ -25,6 +25,8 @@ struct Harness {
     cc: NewReno,
     ctx: Context,
     events: Vec<(SpaceId, u64, Fate)>,
+    /// Packet numbers sent as PMTU probes.
+    probes: HashSet<u64>,
 }
 
 impl Harness {
@@ -35,6 +37,7 @@ impl Harness {
             cc: NewReno::new(NewRenoConfig::default(), SIZE),
             ctx,
             events: Vec::new(),
+            probes: HashSet::new(),
         }
     }
 
@@ -47,7 +50,8 @@ impl Harness {
     }
 
     fn send(&mut self, space: SpaceId, pn: u64, at: u64) {
-        let packet = SentPacket::new(t(at), SIZE, true, true, pn);
+        let probe = self.probes.contains(&pn);
+        let packet = SentPacket::new(t(at), SIZE, true, true, pn).with_mtu_probe(probe);
         self.loss.on_packet_sent(space, pn, packet, &mut self.cc);
     }
 
@@ -472,10 +476,20 @@ fn discard_space_returns_records_and_resets_pto() {
 /// exists (T(x) = 10 s + x ms). The PTO base with max_ack_delay is 2 s,
 /// until the final ACK's sample changes it to 2.125 s (threshold 6.375 s).
 fn persistent_congestion_example(final_ack: &[RangeInclusive<u64>]) -> (Harness, AckOutcome) {
+    persistent_congestion_example_with_probes(final_ack, &[])
+}
+
+/// [`persistent_congestion_example`] with packets `probes` sent as PMTU
+/// probes.
+fn persistent_congestion_example_with_probes(
+    final_ack: &[RangeInclusive<u64>],
+    probes: &[u64],
+) -> (Harness, AckOutcome) {
     const T0: u64 = 10_000;
     let mut ctx = Context::new(Side::Server);
     ctx.max_ack_delay = ms(500);
     let mut h = Harness::new(ctx);
+    h.probes.extend(probes);
     // Packet 0 gives the first RTT sample (600 ms) at T(0).
     h.send(SpaceId::Data, 0, T0 - 600);
     h.ack(SpaceId::Data, &[0..=0], T0, Duration::ZERO).unwrap();
@@ -531,6 +545,47 @@ fn no_persistent_congestion_when_span_is_within_duration() {
     let (mut h, out) = persistent_congestion_example(&[8..=9]);
     assert_eq!(h.take(Fate::Lost), [2, 3, 4, 5, 6, 7]);
     assert!(!out.persistent_congestion);
+}
+
+#[test]
+fn lost_mtu_probes_are_no_congestion_signal() {
+    let mut h = Harness::confirmed();
+    h.probes.insert(1);
+    for pn in 1..=5 {
+        h.send(SpaceId::Data, pn, 0);
+    }
+    let out = h.ack(SpaceId::Data, &[2..=5], 10, Duration::ZERO).unwrap();
+    assert_eq!(h.take(Fate::Lost), [1]);
+    assert_eq!(out.lost, 1);
+    assert_eq!(h.loss.bytes_in_flight(), 0);
+    assert_eq!(h.loss.congestion_events(), 0);
+    // Still in slow start: the window only grew.
+    assert_eq!(h.cc.stats().phase, Phase::SlowStart);
+    assert_eq!(h.cc.window(), 12_000 + 4 * u64::from(SIZE));
+    // A lost ordinary packet is one.
+    for pn in 6..=9 {
+        h.send(SpaceId::Data, pn, 20);
+    }
+    h.ack(SpaceId::Data, &[7..=9], 30, Duration::ZERO).unwrap();
+    assert_eq!(h.take(Fate::Lost), [6]);
+    assert_eq!(h.loss.congestion_events(), 1);
+    assert_eq!(h.cc.stats().phase, Phase::Recovery);
+}
+
+#[test]
+fn lost_mtu_probes_do_not_count_toward_persistent_congestion() {
+    // As in the RFC example, but packets 2 and 3 (sent at T(1) and T(2))
+    // are probes: the span of lost ordinary packets, 4..=8, is 5 s, within
+    // the 6.375 s duration.
+    let (mut h, out) = persistent_congestion_example_with_probes(&[9..=9], &[2, 3]);
+    assert_eq!(h.take(Fate::Lost), [2, 3, 4, 5, 6, 7, 8]);
+    assert!(!out.persistent_congestion);
+    assert_eq!(h.cc.stats().phase, Phase::Recovery);
+    // Only probes lost: no congestion event at all.
+    let (mut h, out) = persistent_congestion_example_with_probes(&[3..=9], &[2]);
+    assert_eq!(h.take(Fate::Lost), [2]);
+    assert_eq!((out.lost, out.persistent_congestion), (1, false));
+    assert_eq!(h.loss.congestion_events(), 0);
 }
 
 #[test]

@@ -17,6 +17,7 @@ const ACK_ELICITING: u8 = 1;
 const IN_FLIGHT: u8 = 2;
 /// Internal: acknowledged by the ACK being processed, not yet handed back.
 const ACKED: u8 = 4;
+const MTU_PROBE: u8 = 8;
 
 /// How many skipped packet numbers are remembered after they leave the
 /// queue, to recognise an acknowledgment of one (RFC 9000 §13.1).
@@ -61,6 +62,20 @@ impl<R> SentPacket<R> {
             size,
             flags,
         }
+    }
+
+    /// Marks the packet as a PMTU probe when `probe` is true (RFC 9000
+    /// §14.4): in flight like any packet, but its loss is not a congestion
+    /// signal and does not count toward persistent congestion.
+    #[must_use]
+    pub const fn with_mtu_probe(mut self, probe: bool) -> Self {
+        self.flags |= probe as u8 * MTU_PROBE;
+        self
+    }
+
+    /// Whether the packet is a PMTU probe (see [`SentPacket::with_mtu_probe`]).
+    pub const fn is_mtu_probe(&self) -> bool {
+        self.flags & MTU_PROBE != 0
     }
 
     /// Whether the packet is ack-eliciting.
@@ -164,9 +179,9 @@ pub struct AckSummary {
 pub(super) struct LossScan {
     /// How many packets were declared lost.
     pub(super) packets: u64,
-    /// Their bytes that counted in flight.
+    /// Their bytes that counted in flight, PMTU probes excepted.
     pub(super) in_flight_bytes: u64,
-    /// When the last of those in flight was sent.
+    /// When the last of those in flight (PMTU probes excepted) was sent.
     pub(super) largest_in_flight_sent: Option<Instant>,
     /// The longest span of lost ack-eliciting packets with nothing
     /// acknowledged in between (RFC 9002 §7.6.2).
@@ -498,11 +513,17 @@ impl<R> SentPackets<R> {
             if let Slot::Sent(p) = mem::replace(slot, Slot::Gone) {
                 self.in_flight.remove(&p);
                 scan.packets += 1;
-                if p.in_flight() {
-                    scan.in_flight_bytes += u64::from(p.size);
-                    scan.largest_in_flight_sent = Some(p.time_sent);
+                // RFC 9000 §14.4: "Loss of a QUIC packet that is carried in
+                // a PMTU probe is therefore not a reliable indication of
+                // congestion and SHOULD NOT trigger a congestion control
+                // reaction".
+                if !p.is_mtu_probe() {
+                    if p.in_flight() {
+                        scan.in_flight_bytes += u64::from(p.size);
+                        scan.largest_in_flight_sent = Some(p.time_sent);
+                    }
+                    run.on_lost(p.time_sent, p.ack_eliciting());
                 }
-                run.on_lost(p.time_sent, p.ack_eliciting());
                 on_lost(pn, p);
             }
         }
@@ -603,6 +624,21 @@ impl<R> SentPackets<R> {
     pub fn is_empty(&self) -> bool {
         // The front slot is outstanding whenever the queue is not empty.
         self.slots.is_empty()
+    }
+
+    /// Marks the outstanding packet `pn` as a PMTU probe
+    /// ([`SentPacket::with_mtu_probe`]); returns whether it was outstanding.
+    pub fn mark_mtu_probe(&mut self, pn: u64) -> bool {
+        let idx = pn
+            .checked_sub(self.first_pn)
+            .and_then(|i| usize::try_from(i).ok());
+        match idx.and_then(|i| self.slots.get_mut(i)) {
+            Some(Slot::Sent(p)) => {
+                p.flags |= MTU_PROBE;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The outstanding packet `pn`, if any.

@@ -293,6 +293,18 @@ impl fmt::Display for Report {
             c.stream_bytes_retransmitted,
             s.stream_bytes_retransmitted
         )?;
+        write!(
+            f,
+            ", path MTU {}/{} (probes lost {}/{}, black holes {}/{}, congestion events {}/{})",
+            c.path_mtu,
+            s.path_mtu,
+            c.mtu_probes_lost,
+            s.mtu_probes_lost,
+            c.black_holes_detected,
+            s.black_holes_detected,
+            c.congestion_events,
+            s.congestion_events
+        )?;
         if self.datagrams_sent != (0, 0) {
             write!(
                 f,

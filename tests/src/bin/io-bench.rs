@@ -215,6 +215,8 @@ fn our_transport() -> Arc<TransportConfig> {
     t.receive_window = CONN_WINDOW;
     t.max_receive_window = CONN_WINDOW;
     t.initial_mtu = MTU;
+    // Fixed datagrams, as quinn's side (no MTU discovery there either).
+    t.mtu_discovery = None;
     Arc::new(t)
 }
 

@@ -25,11 +25,12 @@ pub(crate) struct Ours {
 }
 
 /// The transport settings of both sides: the benchmark's windows, no idle
-/// timeout (idle connections must stay), the rest default (1200-byte
-/// datagrams, no path MTU discovery).
+/// timeout (idle connections must stay), 1200-byte datagrams without path
+/// MTU discovery (as quinn-proto's side), the rest default.
 fn transport() -> TransportConfig {
     let mut t = TransportConfig::default();
     t.max_idle_timeout = None;
+    t.mtu_discovery = None;
     // Fixed windows, as quinn-proto's are: no auto-tuning range.
     t.stream_receive_window = STREAM_WINDOW;
     t.max_stream_receive_window = STREAM_WINDOW;

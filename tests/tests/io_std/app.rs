@@ -124,6 +124,9 @@ pub struct Report {
     /// How often `syscall_stats` ran.
     pub syscall_reports: usize,
     pub local: Vec<SocketAddr>,
+    /// Client: the connection's datagram size when the response was whole
+    /// (path MTU discovery is on by default).
+    pub path_mtu: u16,
 }
 
 /// What a client asks for.
@@ -236,6 +239,7 @@ impl App {
             }
             self.report.response_digest = Some(got);
             self.report.completed += 1;
+            self.report.path_mtu = conn.path_mtu();
             conn.close(now, VarInt::from_u32(0), b"done");
         } else {
             s.out = serve(incoming)?;
