@@ -157,8 +157,24 @@ pub struct Report {
 /// How many events a [`Report`] keeps.
 pub const MAX_REPORTED_EVENTS: usize = 1000;
 
+/// Whether `QUIC_FUZZ_TRACE` is set: then the harness prints what it does
+/// to stderr, to study a finding.
+fn tracing() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("QUIC_FUZZ_TRACE").is_some())
+}
+
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        if tracing() {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
 impl Report {
     fn event(&mut self, side: Side, event: &Event) {
+        trace!("  event {side:?}: {event:?}");
         check_event(side, event);
         if self.events.len() < MAX_REPORTED_EVENTS {
             self.events.push((side, event.clone()));
@@ -687,6 +703,7 @@ impl InitialSpace {
     fn run(mut self, input: &mut Input<'_>) -> Report {
         for _ in 0..MAX_OPS {
             let Some(op) = input.byte() else { break };
+            trace!("op {:?}", Op::from_byte(op));
             match Op::from_byte(op) {
                 Op::Inject => self.inject(input),
                 Op::Advance => {
@@ -1083,6 +1100,7 @@ impl Established {
     fn run(mut self, input: &mut Input<'_>) -> Report {
         for _ in 0..MAX_OPS {
             let Some(op) = input.byte() else { break };
+            trace!("op {:?}", Op::from_byte(op));
             match Op::from_byte(op) {
                 Op::Inject => self.inject(input),
                 Op::Advance => {
@@ -1119,6 +1137,13 @@ impl Established {
 
     /// One datagram into `to`.
     fn receive(&mut self, to: Side, from: SocketAddr, datagram: &mut [u8]) {
+        trace!(
+            "  {:?} -> {to:?} at {:?}: {} bytes, first {:#04x}",
+            to.peer(),
+            self.now - base_instant(),
+            datagram.len(),
+            datagram.first().copied().unwrap_or(0)
+        );
         if to == Side::Server {
             self.server_datagrams += 1;
         }
