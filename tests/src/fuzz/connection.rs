@@ -72,6 +72,8 @@ const WIRE_CAPACITY: usize = 512;
 /// How far virtual time may run once the input is spent: every connection
 /// must be gone by then.
 const SETTLE_LIMIT: Duration = Duration::from_secs(4 * 3600);
+/// How long the network keeps delivering once the input is spent.
+const NETWORK_AFTER_INPUT: Duration = Duration::from_secs(2);
 /// How many exchanges the settling network may have without time moving.
 const MAX_ROUNDS_AT_INSTANT: usize = 5000;
 /// How many times in a row a wake time may be due without anything moving.
@@ -258,7 +260,7 @@ impl Op {
     }
 }
 
-/// The two flag bytes of [`Op::Inject`].
+/// The two flag bytes of an injected packet ([`Script::inject`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Inject {
     /// Established: inject at the client (as the server) instead of at the
@@ -997,7 +999,7 @@ impl KeyBook {
     }
 }
 
-/// The application actions of [`Op::App`]: a selector byte (bit 0: the
+/// The application actions ([`Script::app`]): a selector byte (bit 0: the
 /// server's application; bits 1-3: the action; bit 4: a variant), then the
 /// action's argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1492,6 +1494,14 @@ impl Established {
                 };
                 if let Ok(opened) = packet.open(largest, header_key, packet_key) {
                     pn = Some(opened.pn());
+                    if tracing() {
+                        let frames: Vec<_> = Frames::new(opened.payload())
+                            .map_while(Result::ok)
+                            .filter(|f| !matches!(f, Frame::Padding { .. }))
+                            .map(|f| f.ty())
+                            .collect();
+                        eprintln!("    {sender:?} {level:?} pn {} {frames:?}", opened.pn());
+                    }
                     break;
                 }
             }
@@ -1499,9 +1509,15 @@ impl Established {
         }
     }
 
-    /// With the input spent, lets the network run and time pass: every
-    /// connection must end.
+    /// With the input spent, lets the network run for a while
+    /// ([`NETWORK_AFTER_INPUT`]), then takes it down and lets time pass:
+    /// every connection must end.
+    ///
+    /// Two live peers may legitimately keep each other alive for ever, so
+    /// the last phase delivers nothing: then the idle timeout (RFC 9000
+    /// §10.1) must end every connection, and no timer may stay due.
     fn settle(mut self) -> Report {
+        let network_down = self.now + NETWORK_AFTER_INPUT;
         let end = self.now + SETTLE_LIMIT;
         let mut stuck = 0;
         let mut rounds_at_instant = (self.now, 0);
@@ -1514,6 +1530,11 @@ impl Established {
                 );
             } else {
                 rounds_at_instant = (self.now, 0);
+            }
+            if self.now >= network_down {
+                for wire in &mut self.wire {
+                    wire.clear();
+                }
             }
             if self.wire.iter().any(|w| !w.is_empty()) {
                 self.deliver(Side::Server, false, false);
@@ -1618,7 +1639,10 @@ impl Payload {
         self.chunk(Chunk::Padding, &[n])
     }
 
-    /// A STREAM frame (see [`Chunk::Stream`] for the selector).
+    /// A STREAM frame on one of the first four streams of a type, with
+    /// `len` bytes of filler at `offset`. The selector: bit 0 the
+    /// initiator (server if set), bit 1 unidirectional, bits 2-3 the
+    /// index, bit 4 FIN, bit 5 no Length field.
     pub fn stream(self, selector: u8, offset: u16, len: u8) -> Self {
         let [hi, lo] = offset.to_be_bytes();
         self.chunk(Chunk::Stream, &[selector, hi, lo, len])
