@@ -131,3 +131,74 @@ fn handshake_datagrams_replayed_after_confirmation_are_ignored() {
     t.verify();
     assert!(!pair.client_saw(|e| matches!(e, Event::Closed(_))));
 }
+
+/// Both ends close at the same instant. Neither reads the other's
+/// CONNECTION_CLOSE once closing (RFC 9000 §10.2.1), so unless each limits
+/// its answers the two bounce CONNECTION_CLOSEs for the whole closing
+/// period; on a zero-latency link that exchange never ended. Found by the
+/// `connection` fuzz target (fuzz/corpus/connection/regress-closing-ping-pong).
+#[test]
+fn simultaneous_close_does_not_bounce_connection_closes() {
+    let mut pair = Pair::new(TransportConfig::default());
+    pair.delay = Duration::from_micros(100);
+    let h = pair.connect();
+    assert!(pair.drive_until(Duration::from_secs(5), |p| {
+        p.client_saw(|e| *e == Event::HandshakeConfirmed)
+            && p.server_saw(|e| *e == Event::HandshakeConfirmed)
+    }));
+    let sent = std::rc::Rc::new(std::cell::Cell::new([0usize; 2]));
+    let count = sent.clone();
+    pair.drop_hook = Some(Box::new(move |who, _, _| {
+        let mut n = count.get();
+        n[who as usize] += 1;
+        count.set(n);
+        false
+    }));
+    let now = pair.now;
+    pair.client_conn(h)
+        .close(now, quic_proto::VarInt::from_u32(1), b"bye");
+    pair.server_conn()
+        .close(now, quic_proto::VarInt::from_u32(2), b"bye");
+    assert!(pair.drive_until(Duration::from_secs(10), |p| {
+        p.client_saw(|e| *e == Event::Drained) && p.server_saw(|e| *e == Event::Drained)
+    }));
+    let [client, server] = sent.get();
+    // Each: its own CONNECTION_CLOSE, then answers to the 1st and 2nd
+    // datagrams received (the 4th never comes).
+    assert!(
+        client <= 3 && server <= 3,
+        "client sent {client}, server {server}"
+    );
+}
+
+/// A flood of datagrams for a closing connection's ID gets a doubling gap
+/// between answers (RFC 9000 §10.2.1: "SHOULD limit the rate at which it
+/// generates packets in the closing state").
+#[test]
+fn closing_connection_answers_a_flood_sparingly() {
+    let mut pair = Pair::new(TransportConfig::default());
+    pair.connect();
+    assert!(pair.drive_until(Duration::from_secs(5), |p| {
+        p.client_saw(|e| *e == Event::HandshakeConfirmed)
+    }));
+    let now = pair.now;
+    pair.server_conn()
+        .close(now, quic_proto::VarInt::from_u32(0), b"");
+    let mut buf = vec![0u8; 2048];
+    while pair.server.prepare_next_packet(now, &mut buf).is_some() {}
+    let dcid = pair.server_conn().local_cid();
+    let mut answers = 0;
+    for i in 0..100u8 {
+        // A short header for the connection, then junk.
+        let mut junk = vec![0x40 | (i & 0x3f)];
+        junk.extend_from_slice(&dcid);
+        junk.resize(60, i);
+        let (now, c) = (pair.now, pair.client_addr);
+        pair.server.incoming_packet(now, c, &mut junk);
+        while pair.server.prepare_next_packet(now, &mut buf).is_some() {
+            answers += 1;
+        }
+    }
+    // The 1st, 2nd, 4th, ..., 64th: 7.
+    assert_eq!(answers, 7);
+}

@@ -4,6 +4,12 @@
 //! bug: a parser that panics, or a value that does not survive
 //! encode-then-decode unchanged. The `fuzz/` crate calls these from
 //! `fuzz_target!`; `tests/fuzz_corpus.rs` replays the corpora through them.
+//!
+//! The [`connection`](mod@connection) module holds the connection-level
+//! harness, whose inputs are small programs that [`connection::Script`]
+//! writes.
+
+pub mod connection;
 
 use arbitrary::{Arbitrary, Unstructured};
 use quic_proto::coding::{Encode, Reader, SliceWriter};
@@ -40,6 +46,12 @@ fn assert_frame_roundtrip(frame: &Frame<'_>) {
     let back = Frame::decode(&mut r).unwrap_or_else(|e| panic!("{frame:?} does not decode: {e}"));
     assert!(r.is_empty(), "{frame:?} left trailing bytes");
     assert_eq!(&back, frame);
+}
+
+/// A connection under hostile packets that pass packet protection: see the
+/// [`connection`](mod@connection) module.
+pub fn connection(data: &[u8]) {
+    connection::run(data);
 }
 
 /// Transport parameters: the first byte picks the sending side, the rest is

@@ -11,12 +11,16 @@ use std::path::{Path, PathBuf};
 
 use arbitrary::{Arbitrary, Unstructured};
 use quic_proto::coding::Encode;
+use quic_proto::connection::{ConnectionError, Event};
 use quic_proto::crypto::null_keys;
 use quic_proto::frame::Frame;
 use quic_proto::packet::{encode_retry, encode_version_negotiation, seal, Header, PacketNumber};
+use quic_proto::streams::StreamEvent;
 use quic_proto::transport_params::TransportParameters;
+use quic_proto::TransportErrorCode;
 use quic_proto::{ConnectionId, Side, Version};
 use quic_tests::fuzz;
+use quic_tests::fuzz::connection::{App, Inject, Payload, Script};
 
 /// A fuzz target's name and body.
 type Target = (&'static str, fn(&[u8]));
@@ -25,6 +29,7 @@ const TARGETS: &[Target] = &[
     ("frames", fuzz::frames),
     ("packet_header", fuzz::packet_header),
     ("transport_params", fuzz::transport_params),
+    ("connection", fuzz::connection),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -204,6 +209,10 @@ fn write_seed_corpus() {
     unknown.extend([4, 1, 2, 3, 4]);
     unknown.resize(1200, 0);
     write_seed("packet_header", "unknown-version", &unknown);
+
+    for (name, script) in connection_seeds() {
+        write_seed("connection", name, &script.into_bytes());
+    }
 }
 
 /// One packet with `payload` as its frames, sealed with the null suite.
@@ -226,4 +235,389 @@ fn null_packet(header: &Header<'_>, pn: u64, payload: &[u8]) -> Vec<u8> {
     )
     .unwrap();
     buf
+}
+
+/// A client DCID for the Initial-space seeds.
+const DCID: &[u8] = &[0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
+
+/// A padded client Initial with the next packet number.
+fn initial() -> Inject {
+    Inject::default()
+}
+
+/// A 1-RTT packet to the server (as the client).
+fn to_server() -> Inject {
+    Inject {
+        level: 2,
+        ..Inject::default()
+    }
+}
+
+/// A 1-RTT packet to the client (as the server).
+fn to_client() -> Inject {
+    Inject {
+        to_client: true,
+        level: 2,
+        ..Inject::default()
+    }
+}
+
+/// The hand-made inputs of the `connection` target.
+fn connection_seeds() -> Vec<(&'static str, Script)> {
+    let hello = || Payload::new().hello(0, 255);
+    let established = || Script::established(false, 1, false).handshake();
+    let mut seeds = vec![
+        // Initial space: a lone server and a client that holds Initial keys.
+        (
+            "initial-hello",
+            Script::initial_space(false, false, DCID)
+                .inject(initial(), hello())
+                .advance(1),
+        ),
+        (
+            "initial-hello-v2",
+            Script::initial_space(true, false, DCID).inject(initial(), hello()),
+        ),
+        (
+            "initial-retry",
+            Script::initial_space(false, true, DCID)
+                .inject(initial(), hello())
+                .inject(
+                    Inject {
+                        after_retry: true,
+                        ..initial()
+                    },
+                    hello(),
+                ),
+        ),
+        (
+            "initial-split-hello-ack",
+            Script::initial_space(false, false, DCID)
+                .inject(initial(), Payload::new().hello(128, 255))
+                .inject(initial(), Payload::new().hello(0, 128))
+                .inject(
+                    Inject {
+                        other_dcid: true,
+                        ..initial()
+                    },
+                    Payload::new().ack_all(0).ping(),
+                )
+                .advance(500),
+        ),
+        (
+            "initial-stream-frame",
+            Script::initial_space(false, false, DCID).inject(initial(), hello().stream(0, 0, 10)),
+        ),
+        (
+            "initial-handshake-done",
+            Script::initial_space(false, false, DCID).inject(initial(), hello().raw(&[0x1e])),
+        ),
+        (
+            "initial-unpadded",
+            Script::initial_space(false, false, DCID).inject(
+                Inject {
+                    no_pad: true,
+                    ..initial()
+                },
+                hello(),
+            ),
+        ),
+        (
+            "initial-close",
+            Script::initial_space(false, false, DCID)
+                .inject(initial(), hello())
+                .inject(
+                    initial(),
+                    Payload::new().raw(&[0x1c, 0x0a, 0x06, 0x02, b'n', b'o']),
+                ),
+        ),
+        (
+            "initial-short-dcid",
+            Script::initial_space(false, false, &DCID[..4]).inject(initial(), hello()),
+        ),
+        (
+            "initial-long-dcid",
+            Script::initial_space(false, false, &[0x20; 20]).inject(initial(), hello()),
+        ),
+        (
+            "initial-timeouts",
+            Script::initial_space(false, false, DCID)
+                .inject(initial(), hello())
+                .advance(1000)
+                .advance(5000)
+                .advance(30_000),
+        ),
+        (
+            "initial-raw-datagram",
+            Script::initial_space(false, false, DCID).raw(&[0xc3; 1200]),
+        ),
+        (
+            "initial-rebind",
+            Script::initial_space(false, false, DCID)
+                .inject(initial(), hello())
+                .inject(
+                    Inject {
+                        rebind: true,
+                        ..initial()
+                    },
+                    Payload::new().ping(),
+                ),
+        ),
+        (
+            "initial-pn-gap-duplicate",
+            Script::initial_space(false, false, DCID)
+                .inject(
+                    Inject {
+                        pn_mode: 2,
+                        pn_len: 3,
+                        ..initial()
+                    },
+                    hello(),
+                )
+                .inject(
+                    Inject {
+                        pn_mode: 3,
+                        ..initial()
+                    },
+                    Payload::new().ping(),
+                ),
+        ),
+        (
+            "initial-trailing",
+            Script::initial_space(false, false, DCID).inject(
+                Inject {
+                    trailing: true,
+                    no_pad: true,
+                    ..initial()
+                },
+                hello().padding(255).padding(255).padding(255).padding(255),
+            ),
+        ),
+        (
+            "initial-arbitrary",
+            Script::initial_space(false, false, DCID).inject(
+                initial(),
+                hello()
+                    .arbitrary(&[0x11; 24])
+                    .arbitrary(&[0x42; 24])
+                    .arbitrary(&[0x07; 24]),
+            ),
+        ),
+        // Established: a real client and server, packets injected with the
+        // keys from the client's key log.
+        (
+            "established-stream-to-server",
+            established()
+                .inject(to_server(), Payload::new().stream(0x10, 0, 100))
+                .deliver(3),
+        ),
+        (
+            "established-stream-to-client",
+            established()
+                .inject(to_client(), Payload::new().stream(0x03, 0, 100).ping())
+                .deliver(3),
+        ),
+        (
+            "established-key-update",
+            established()
+                .inject(
+                    Inject {
+                        key_update: true,
+                        ..to_server()
+                    },
+                    Payload::new().ping(),
+                )
+                .deliver(3)
+                .inject(
+                    Inject {
+                        key_update: true,
+                        ..to_server()
+                    },
+                    Payload::new().ping(),
+                )
+                .deliver(3),
+        ),
+        (
+            "established-ack-all",
+            established()
+                .app(true, App::OpenBi, true, &[0x13, 0x88])
+                .inject(to_server(), Payload::new().ack_all(3))
+                .deliver(3)
+                .advance(100),
+        ),
+        (
+            "established-cids",
+            established()
+                .inject(
+                    to_server(),
+                    Payload::new().cid(0x00).cid(0x02).cid(0x14).cid(0x01),
+                )
+                .deliver(3),
+        ),
+        (
+            "established-rebind",
+            established()
+                .inject(
+                    Inject {
+                        rebind: true,
+                        ..to_server()
+                    },
+                    Payload::new().ping(),
+                )
+                .deliver(3)
+                .deliver(3),
+        ),
+        (
+            "established-handshake-level",
+            Script::established(false, 1, false)
+                .deliver(2)
+                .deliver(1)
+                .inject(
+                    Inject {
+                        level: 1,
+                        ..Inject::default()
+                    },
+                    Payload::new().ack_all(0).ping(),
+                )
+                .deliver(3),
+        ),
+        (
+            "established-initial-to-client",
+            Script::established(false, 1, false).inject(
+                Inject {
+                    to_client: true,
+                    ..Inject::default()
+                },
+                Payload::new().raw(&[0x06, 0x00, 0x04, 0x02, 0x00, 0x00, 0x00]),
+            ),
+        ),
+        (
+            "established-handshake-done-to-server",
+            established().inject(to_server(), Payload::new().raw(&[0x1e])),
+        ),
+        (
+            "established-close-to-client",
+            established().inject(to_client(), Payload::new().raw(&[0x1c, 0x0a, 0x00, 0x00])),
+        ),
+        (
+            "established-unknown-dcid",
+            established().inject(
+                Inject {
+                    other_dcid: true,
+                    ..to_server()
+                },
+                Payload::new().ping().padding(40),
+            ),
+        ),
+        (
+            "established-datagrams",
+            established()
+                .app(false, App::Datagram, false, &[200])
+                .deliver(3)
+                .inject(to_server(), Payload::new().raw(&[0x31, 0x03, 1, 2, 3])),
+        ),
+        (
+            "established-streams-app",
+            established()
+                .app(false, App::OpenBi, false, &[0x10, 0x00])
+                .app(false, App::OpenUni, true, &[0x01, 0x00])
+                .deliver(3)
+                .app(true, App::Stop, false, &[0])
+                .app(false, App::Reset, false, &[1])
+                .deliver(3)
+                .deliver(3)
+                .app(false, App::Close, false, &[5]),
+        ),
+        (
+            "established-replay",
+            established()
+                .app(false, App::KeyUpdate, true, &[])
+                .deliver(3)
+                .replay(false)
+                .replay(true),
+        ),
+        (
+            "established-arbitrary",
+            established().inject(
+                to_server(),
+                Payload::new()
+                    .arbitrary(&[0x21; 32])
+                    .arbitrary(&[0x93; 32])
+                    .arbitrary(&[0x5a; 32]),
+            ),
+        ),
+    ];
+    for (name, v2, suite, retry) in [
+        ("handshake-v1-aes256", false, 0, false),
+        ("handshake-v1-aes128", false, 1, false),
+        ("handshake-v1-chacha", false, 2, false),
+        ("handshake-v2-aes128", true, 1, false),
+        ("handshake-v1-retry", false, 1, true),
+    ] {
+        seeds.push((name, Script::established(v2, suite, retry).handshake()));
+    }
+    seeds
+}
+
+fn closed_with(report: &fuzz::connection::Report, code: TransportErrorCode) -> bool {
+    report.events.iter().any(
+        |(_, e)| matches!(e, Event::Closed(ConnectionError::TransportError(t)) if t.code == code),
+    )
+}
+
+/// The harness's keys are right: frames it seals reach the connections'
+/// frame processing, at every level it aims at.
+#[test]
+fn connection_seeds_reach_frame_processing() {
+    let seeds: std::collections::HashMap<_, _> = connection_seeds()
+        .into_iter()
+        .map(|(name, script)| {
+            println!("running {name}");
+            (
+                name,
+                fuzz::connection::run_with_report(&script.into_bytes()),
+            )
+        })
+        .collect();
+    for (name, report) in &seeds {
+        println!("{name}: {} injected, {:?}", report.injected, report.events);
+    }
+    // A 1-RTT STREAM frame from the harness opens a stream at the server.
+    let r = &seeds["established-stream-to-server"];
+    assert!(r
+        .events
+        .iter()
+        .any(|(side, e)| *side == quic_proto::Side::Server
+            && matches!(e, Event::Stream(StreamEvent::Opened { .. }))));
+    // HANDSHAKE_DONE from a client is a protocol violation (RFC 9000 §19.20).
+    assert!(closed_with(
+        &seeds["established-handshake-done-to-server"],
+        TransportErrorCode::PROTOCOL_VIOLATION
+    ));
+    // The client sees the harness's CONNECTION_CLOSE.
+    assert!(seeds["established-close-to-client"]
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::Closed(ConnectionError::PeerTransportClose { .. }))));
+    // In the Initial space: the ClientHello gets the server through its
+    // first flight, and a STREAM frame there is a protocol violation.
+    assert!(closed_with(
+        &seeds["initial-stream-frame"],
+        TransportErrorCode::PROTOCOL_VIOLATION
+    ));
+    // Each handshake seed completes.
+    for name in [
+        "handshake-v1-aes256",
+        "handshake-v1-chacha",
+        "handshake-v2-aes128",
+        "handshake-v1-retry",
+    ] {
+        assert!(
+            seeds[name]
+                .events
+                .iter()
+                .any(|(_, e)| *e == Event::HandshakeConfirmed),
+            "{name}"
+        );
+    }
 }

@@ -500,6 +500,9 @@ pub struct Connection {
     /// life it is absent).
     close: Option<Box<CloseFrame>>,
     close_pending: bool,
+    /// Datagrams received in the closing state: only the 1st, 2nd, 4th,
+    /// 8th... get a CONNECTION_CLOSE back (RFC 9000 §10.2.1).
+    closing_received: u32,
     error: Option<Box<ConnectionError>>,
     events: PendingEvents,
     path_responses: VecDeque<[u8; 8]>,
@@ -698,6 +701,7 @@ impl Connection {
             timer_floor: None,
             close: None,
             close_pending: false,
+            closing_received: 0,
             error: None,
             events: PendingEvents::default(),
             path_responses: VecDeque::new(),

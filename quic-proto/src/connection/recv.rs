@@ -238,8 +238,17 @@ impl Connection {
             self.path.received += data.len() as u64;
         }
         if let State::Closing { .. } = self.state {
-            // RFC 9000 §10.2.1: answer with CONNECTION_CLOSE, no more.
-            self.close_pending = true;
+            // RFC 9000 §10.2.1: answer with CONNECTION_CLOSE, no more, and
+            // "SHOULD limit the rate at which it generates packets in the
+            // closing state", here by answering a doubling number of
+            // datagrams. Answering every one would let two endpoints that
+            // close at once bounce their CONNECTION_CLOSEs until the
+            // closing period ends (neither reads the other's frames), and
+            // would answer any flood of datagrams for our connection ID.
+            self.closing_received = self.closing_received.saturating_add(1);
+            if self.closing_received.is_power_of_two() {
+                self.close_pending = true;
+            }
             return;
         }
         let reset = potential_stateless_reset(data);

@@ -103,7 +103,7 @@ impl Tls {
     /// Feeds handshake bytes received in order at some level.
     pub fn read(&mut self, data: &[u8]) -> Result<(), TransportError> {
         match &mut self.session {
-            Session::Active(conn) => conn.read_hs(data).map_err(|_| self.error()),
+            Session::Active(conn) => conn.read_hs(data).map_err(|e| self.error(e)),
             // RFC 9001 §6: a TLS KeyUpdate is an unexpected_message error,
             // and a client has nothing else to send after its Finished.
             Session::Retired(_) => Err(TransportError::new(
@@ -113,19 +113,28 @@ impl Tls {
         }
     }
 
-    /// The error to close with after rustls failed: CRYPTO_ERROR with the
-    /// alert rustls would have sent (RFC 9001 §4.8).
-    fn error(&self) -> TransportError {
+    /// The error to close with after rustls failed with `error`:
+    /// CRYPTO_ERROR with the alert rustls would have sent (RFC 9001 §4.8).
+    ///
+    /// rustls records no alert when the handshake messages cannot even be
+    /// framed (a message longer than it accepts, say): that is the peer's
+    /// fault, so it closes with the alert rustls' own mapping gives a
+    /// malformed message (decode_error), not INTERNAL_ERROR.
+    fn error(&self, error: rustls::Error) -> TransportError {
         let Session::Active(conn) = &self.session else {
             return TransportError::new(TransportErrorCode::INTERNAL_ERROR, "TLS failure");
         };
-        match conn.alert() {
-            Some(alert) => TransportError::new(
-                TransportErrorCode::crypto(u8::from(alert)),
-                "TLS handshake failed",
-            ),
-            None => TransportError::new(TransportErrorCode::INTERNAL_ERROR, "TLS failure"),
-        }
+        let alert = match (conn.alert(), error) {
+            (Some(alert), _) => alert,
+            (None, rustls::Error::InvalidMessage(m)) => rustls::AlertDescription::from(m),
+            (None, _) => {
+                return TransportError::new(TransportErrorCode::INTERNAL_ERROR, "TLS failure")
+            }
+        };
+        TransportError::new(
+            TransportErrorCode::crypto(u8::from(alert)),
+            "TLS handshake failed",
+        )
     }
 
     /// Collects everything rustls wants to send, in order, with the key
@@ -229,3 +238,48 @@ impl core::fmt::Display for TlsStartError {
 }
 
 impl std::error::Error for TlsStartError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> Tls {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        config.alpn_protocols = vec![b"test".to_vec()];
+        Tls::server(Arc::new(config), Version::V1, Vec::new()).unwrap()
+    }
+
+    /// A handshake message longer than rustls accepts fails before rustls
+    /// records an alert; it is still the peer's fault: decode_error, not
+    /// INTERNAL_ERROR. Found by the `connection` fuzz target
+    /// (fuzz/corpus/connection/regress-oversized-tls-message).
+    #[test]
+    fn oversized_handshake_message_is_a_decode_error() {
+        let mut tls = server();
+        // A ClientHello announcing 2^24 - 1 bytes.
+        let e = tls.read(&[0x01, 0xff, 0xff, 0xff]).unwrap_err();
+        assert_eq!(e.code, TransportErrorCode::crypto(50), "{e:?}");
+    }
+
+    /// A malformed message rustls parses gets the alert rustls chose.
+    #[test]
+    fn malformed_client_hello_is_a_decode_error() {
+        let mut tls = server();
+        let e = tls.read(&[0x01, 0x00, 0x00, 0x01, 0x00]).unwrap_err();
+        assert_eq!(e.code, TransportErrorCode::crypto(50), "{e:?}");
+    }
+}
