@@ -59,10 +59,11 @@ const MAX_PROBES: u8 = 3;
 const MIN_STEP: u16 = 20;
 
 /// The path MTU discovery of one path; see the [module docs](self).
+///
+/// Small inline: a connection with discovery off carries no more, and one
+/// with discovery on keeps the rest in one allocation.
 #[derive(Clone, Debug)]
 pub(super) struct Mtud {
-    /// `None`: discovery is off and the MTU never changes.
-    config: Option<MtuDiscoveryConfig>,
     /// The largest size to probe: the configured bound, our
     /// max_udp_payload_size and the peer's.
     bound: u16,
@@ -73,6 +74,14 @@ pub(super) struct Mtud {
     /// do: discovery off, a probe in flight, or the MTU at the bound. The
     /// one field the send path reads.
     probe_at: Option<Instant>,
+    /// `None`: discovery is off and the MTU never changes.
+    on: Option<Box<On>>,
+}
+
+/// The state of discovery that is on.
+#[derive(Clone, Debug)]
+struct On {
+    config: MtuDiscoveryConfig,
     /// The search under way, if any.
     search: Option<Search>,
     black_hole: BlackHole,
@@ -127,11 +136,15 @@ impl Mtud {
     pub(super) fn new(config: Option<MtuDiscoveryConfig>, ours: u16, now: Instant) -> Self {
         let bound = config.map_or(BASE_MTU, |c| c.upper_bound.min(ours).max(BASE_MTU));
         Self {
-            config,
             bound,
             probe_at: config.map(|_| now),
-            search: None,
-            black_hole: BlackHole::default(),
+            on: config.map(|config| {
+                Box::new(On {
+                    config,
+                    search: None,
+                    black_hole: BlackHole::default(),
+                })
+            }),
         }
     }
 
@@ -145,14 +158,12 @@ impl Mtud {
     /// A new path at `now`: nothing is known about it; a new search starts
     /// as for a new connection.
     pub(super) fn reset(&mut self, now: Instant) {
-        self.probe_at = self.config.map(|_| now);
-        self.search = None;
-        self.black_hole = BlackHole::default();
-    }
-
-    fn begin(&mut self, now: Instant, mtu: u16) {
-        self.search = Search::new(mtu, self.bound);
-        self.probe_at = self.search.map(|_| now);
+        self.probe_at = None;
+        if let Some(on) = &mut self.on {
+            on.search = None;
+            on.black_hole = BlackHole::default();
+            self.probe_at = Some(now);
+        }
     }
 
     /// Whether a probe (or the start of a search) is due at `now`: one
@@ -166,10 +177,13 @@ impl Mtud {
     /// starting a new search if one is due. The caller then sends it and
     /// calls [`Mtud::on_probe_sent`], or sends nothing and asks again later.
     pub(super) fn probe_size(&mut self, now: Instant, mtu: u16) -> Option<u16> {
-        if self.search.is_none() {
-            self.begin(now, mtu);
+        let on = self.on.as_mut()?;
+        if on.search.is_none() {
+            // A new search begins.
+            on.search = Search::new(mtu, self.bound);
+            self.probe_at = on.search.map(|_| now);
         }
-        let search = self.search.as_ref()?;
+        let search = on.search.as_ref()?;
         if search.in_flight.is_some() {
             return None;
         }
@@ -178,7 +192,7 @@ impl Mtud {
 
     /// The probe went out as packet `pn`.
     pub(super) fn on_probe_sent(&mut self, pn: u64) {
-        if let Some(s) = &mut self.search {
+        if let Some(s) = self.on.as_mut().and_then(|on| on.search.as_mut()) {
             s.in_flight = Some(pn);
             self.probe_at = None;
         }
@@ -187,18 +201,19 @@ impl Mtud {
     /// The probe in flight: its packet number and size.
     #[inline]
     pub(super) fn probe_in_flight(&self) -> Option<(u64, u16)> {
-        let s = self.search.as_ref()?;
+        let s = self.on.as_ref()?.search.as_ref()?;
         Some((s.in_flight?, s.size))
     }
 
     /// Probe `pn` of `size` bytes was acknowledged: returns the new MTU if
     /// it is the search's probe (others belong to a search given up).
     pub(super) fn on_probe_acked(&mut self, now: Instant, pn: u64, size: u16) -> Option<u16> {
-        let s = self.search.as_mut().filter(|s| s.in_flight == Some(pn))?;
+        let on = self.on.as_mut()?;
+        let s = on.search.as_mut().filter(|s| s.in_flight == Some(pn))?;
         s.in_flight = None;
         s.good = size;
         s.lost = 0;
-        self.black_hole.on_probe_acked(pn, size);
+        on.black_hole.on_probe_acked(pn, size);
         self.next_step(now);
         Some(size)
     }
@@ -206,8 +221,11 @@ impl Mtud {
     /// Probe `pn` was declared lost: after [`MAX_PROBES`] losses its size
     /// is too large. Not a congestion signal (RFC 9000 §14.4).
     pub(super) fn on_probe_lost(&mut self, now: Instant, pn: u64) {
-        self.black_hole.on_probe_lost(pn);
-        let Some(s) = self.search.as_mut().filter(|s| s.in_flight == Some(pn)) else {
+        let Some(on) = self.on.as_mut() else {
+            return;
+        };
+        on.black_hole.on_probe_lost(pn);
+        let Some(s) = on.search.as_mut().filter(|s| s.in_flight == Some(pn)) else {
             return;
         };
         s.in_flight = None;
@@ -222,7 +240,10 @@ impl Mtud {
     /// Picks the next probe size, or ends the search: a new one is due
     /// after the interval if the MTU is still below the bound.
     fn next_step(&mut self, now: Instant) {
-        let Some(s) = self.search.as_mut() else {
+        let Some(on) = self.on.as_mut() else {
+            return;
+        };
+        let Some(s) = on.search.as_mut() else {
             return;
         };
         if s.lost > 0 {
@@ -236,11 +257,8 @@ impl Mtud {
             return;
         }
         let below = s.good < self.bound;
-        self.search = None;
-        self.probe_at = self
-            .config
-            .filter(|_| below)
-            .and_then(|c| now.checked_add(c.interval));
+        on.search = None;
+        self.probe_at = below.then(|| now.checked_add(on.config.interval)).flatten();
     }
 
     /// Whether black-hole detection watches the 1-RTT packets at `mtu`:
@@ -250,19 +268,23 @@ impl Mtud {
     /// loss-timer pass with [`Mtud::black_hole_detected`].
     #[inline]
     pub(super) fn watches(&self, mtu: u16) -> bool {
-        self.config.is_some() && mtu > BASE_MTU
+        self.on.is_some() && mtu > BASE_MTU
     }
 
     /// A non-probe packet was declared lost.
     #[inline]
     pub(super) fn on_lost(&mut self, pn: u64, size: u16) {
-        self.black_hole.on_lost(pn, size);
+        if let Some(on) = &mut self.on {
+            on.black_hole.on_lost(pn, size);
+        }
     }
 
     /// A non-probe packet was acknowledged.
     #[inline]
     pub(super) fn on_acked(&mut self, pn: u64, size: u16) {
-        self.black_hole.on_acked(pn, size);
+        if let Some(on) = &mut self.on {
+            on.black_hole.on_acked(pn, size);
+        }
     }
 
     /// Ends an ACK or loss-timer pass: whether the losses so far show a
@@ -270,15 +292,15 @@ impl Mtud {
     /// search under way is given up and a new one is due after the
     /// cooldown.
     pub(super) fn black_hole_detected(&mut self, now: Instant) -> bool {
-        let Some(config) = self.config else {
+        let Some(on) = self.on.as_mut() else {
             return false;
         };
-        if !self.black_hole.end_pass(config.black_hole_threshold) {
+        if !on.black_hole.end_pass(on.config.black_hole_threshold) {
             return false;
         }
-        self.black_hole = BlackHole::default();
-        self.search = None;
-        self.probe_at = now.checked_add(config.black_hole_cooldown);
+        on.black_hole = BlackHole::default();
+        on.search = None;
+        self.probe_at = now.checked_add(on.config.black_hole_cooldown);
         true
     }
 
