@@ -117,7 +117,8 @@ impl TransportConfig {
 ///
 /// Once the handshake is confirmed and the path validated, the connection
 /// sends PMTU probes (a PING padded to the probed size, in a datagram of its
-/// own) and raises its datagram size each time one is acknowledged: a
+/// own) and raises its datagram size each time one is acknowledged: the
+/// upper bound first (one probe on most paths), then, if that is lost, a
 /// binary search between the largest size known to work and the upper
 /// bound, three losses of a size marking it too large (RFC 8899
 /// MAX_PROBES). Lost probes are not a congestion signal (RFC 9000 §14.4).

@@ -12,16 +12,20 @@
 //!
 //! It starts once the handshake is confirmed and the path validated. A
 //! probe is a 1-RTT packet holding a PING padded to the probed size, alone
-//! in its datagram. The sizes follow a binary search between `good`, the
-//! largest size known to get through (the current MTU), and `hi`, the
-//! largest size not known to fail (at first the bound): the next probe is
-//! their midpoint. An acknowledged probe raises the MTU at once; three lost
-//! probes of one size (RFC 8899 MAX_PROBES) mark it too large. Once fewer
-//! than [`MIN_STEP`] bytes separate the two, the bound itself is probed if it
-//! was never tried, and the search ends. One probe is in flight at a time,
-//! so a search takes one round trip per step (six steps from 1200 to 1452 on
-//! a path that carries 1452). A search that ended below the bound runs
-//! again after the configured interval (RFC 8899 PMTU_RAISE_TIMER).
+//! in its datagram. The first probe is of the bound itself: most paths
+//! carry it (1452 bytes fit Ethernet), and then one probe ends the search.
+//! If it is lost, a binary search follows between `good`, the largest size
+//! known to get through (the current MTU), and `hi`, the largest size not
+//! known to fail (the bound, which one lost optimistic probe does not
+//! rule out): the next probe is their midpoint. An acknowledged probe
+//! raises the MTU at once; three lost probes of one size (RFC 8899
+//! MAX_PROBES) mark it too large. Once fewer than [`MIN_STEP`] bytes
+//! separate the two, the bound is probed again if it is still `hi`, and the
+//! search ends. One probe is in flight at a time, so a search takes one
+//! round trip per step (one on a path that carries the bound; seven from
+//! 1200 to 1341 under a 1350-byte limit, not counting repeats). A search
+//! that ended below the bound runs again after the configured interval
+//! (RFC 8899 PMTU_RAISE_TIMER).
 //!
 //! # Black holes
 //!
@@ -87,7 +91,7 @@ struct On {
     black_hole: BlackHole,
 }
 
-/// A binary search for the path's MTU.
+/// A search for the path's MTU: the bound first, then a binary search.
 #[derive(Clone, Copy, Debug)]
 struct Search {
     /// The largest size known to get through (the MTU).
@@ -100,20 +104,23 @@ struct Search {
     lost: u8,
     /// The packet number of the probe in flight.
     in_flight: Option<u64>,
+    /// `size` is the first, optimistic probe of the bound: most paths
+    /// carry it, and then one probe ends the search. Its first loss
+    /// proves nothing yet; the binary search takes over.
+    optimistic: bool,
 }
 
 impl Search {
     /// A search above `good`, up to `bound`; `None` if there is no room.
     fn new(good: u16, bound: u16) -> Option<Self> {
-        let mut s = Self {
+        (bound > good).then_some(Self {
             good,
             hi: bound,
-            size: good,
+            size: bound,
             lost: 0,
             in_flight: None,
-        };
-        s.size = s.next_size(bound)?;
-        Some(s)
+            optimistic: true,
+        })
     }
 
     /// The midpoint between `good` and `hi`; the bound itself once they
@@ -213,6 +220,7 @@ impl Mtud {
         s.in_flight = None;
         s.good = size;
         s.lost = 0;
+        s.optimistic = false;
         on.black_hole.on_probe_acked(pn, size);
         self.next_step(now);
         Some(size)
@@ -229,6 +237,16 @@ impl Mtud {
             return;
         };
         s.in_flight = None;
+        if s.optimistic {
+            // The binary search from here; the bound stays `hi`, to be
+            // tried again at the end.
+            s.optimistic = false;
+            if let Some(size) = s.next_size(self.bound) {
+                s.size = size;
+            }
+            self.probe_at = Some(now);
+            return;
+        }
         s.lost += 1;
         if s.lost >= MAX_PROBES {
             s.hi = s.size - 1;
@@ -576,7 +594,8 @@ mod tests {
     fn search_reaches_the_bound_on_a_clean_path() {
         let mut m = mtud();
         let (sizes, mtu) = search(&mut m, 1500);
-        assert_eq!(sizes, [1326, 1389, 1421, 1437, 1452]);
+        // The bound first: one probe.
+        assert_eq!(sizes, [1452]);
         assert_eq!(mtu, 1452);
         // At the bound: nothing more to probe, ever.
         assert_eq!(m.probe_at, None);
@@ -586,13 +605,17 @@ mod tests {
     fn search_stops_below_a_limit_after_three_losses_per_size() {
         let mut m = mtud();
         let (sizes, mtu) = search(&mut m, 1350);
-        assert_eq!(sizes, [1326, 1389, 1389, 1389, 1357, 1357, 1357, 1341]);
+        // The bound once, then a binary search, three losses per size.
+        assert_eq!(
+            sizes,
+            [1452, 1326, 1389, 1389, 1389, 1357, 1357, 1357, 1341]
+        );
         assert_eq!(mtu, 1341);
         // Below the bound: a new search after the interval.
         let again = crate::test_instant() + Duration::from_secs(600);
         assert_eq!(m.probe_at, Some(again));
         assert!(m.probe_due(again));
-        assert_eq!(m.probe_size(again, mtu), Some(1397));
+        assert_eq!(m.probe_size(again, mtu), Some(1452));
     }
 
     #[test]

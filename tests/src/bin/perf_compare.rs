@@ -72,6 +72,10 @@ struct Args {
     /// Request/response exchanges per scale level.
     #[arg(long)]
     exchanges: Option<usize>,
+    /// Path MTU discovery on both stacks, each with its defaults (up to
+    /// 1452-byte datagrams); without it both send 1200-byte datagrams.
+    #[arg(long)]
+    pmtud: bool,
 }
 
 fn options(args: &Args) -> Options {
@@ -118,6 +122,7 @@ fn options(args: &Args) -> Options {
     if let Some(n) = args.idle {
         o.idle = n;
     }
+    o.pmtud = args.pmtud;
     if !args.scale.is_empty() {
         o.scale_levels = args.scale.clone();
     }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::measure::{Cpu, Heap, Pattern, Received};
 use super::net::{AppEvent, Counts, Net, Node, Progress};
-use super::tls::Tls;
+use super::tls::Setup;
 use super::Stack;
 
 /// The server's address (a label: nothing here touches a socket).
@@ -154,7 +154,7 @@ pub(crate) struct BulkRun<S: Stack> {
 
 impl<S: Stack> BulkRun<S> {
     /// Connects and opens the stream (untimed).
-    pub(crate) fn new(tls: &Tls, total: u64) -> Result<Self, String> {
+    pub(crate) fn new(tls: &Setup, total: u64) -> Result<Self, String> {
         let stack = S::new(tls)?;
         let mut server = stack.server(SERVER, 1);
         let mut client = stack.client(client_addr(0), 2);
@@ -306,7 +306,7 @@ impl<S: Stack> BulkRun<S> {
     }
 }
 
-fn check_suite<N: Node>(node: &mut N, conn: N::Conn, tls: &Tls) -> Result<(), String> {
+fn check_suite<N: Node>(node: &mut N, conn: N::Conn, tls: &Setup) -> Result<(), String> {
     match node.cipher_suite(conn) {
         Some(s) if s != tls.suite.rustls().suite() => {
             Err(format!("negotiated {s:?}, expected {}", tls.suite.name()))
@@ -357,7 +357,7 @@ pub(crate) struct HandshakeRun<S: Stack> {
 impl<S: Stack> HandshakeRun<S> {
     /// The server, and one warm-up handshake, not counted (lazy
     /// initialisation).
-    pub(crate) fn new(tls: &Tls) -> Result<Self, String> {
+    pub(crate) fn new(tls: &Setup) -> Result<Self, String> {
         let stack = S::new(tls)?;
         let server = stack.server(SERVER, 1);
         let mut run = Self {
@@ -431,7 +431,7 @@ const GROUP: usize = 100;
 /// Establishes `count` connections from one client endpoint to one
 /// server endpoint (in groups, each settled), then reads the heap: both
 /// sides; then drops the client endpoint and reads it again: the server.
-pub(crate) fn idle<S: Stack>(tls: &Tls, count: usize) -> Result<Idle, String> {
+pub(crate) fn idle<S: Stack>(tls: &Setup, count: usize) -> Result<Idle, String> {
     let stack = S::new(tls)?;
     let mut server = stack.server(SERVER, 1);
     let mut client = stack.client(client_addr(0), 2);
@@ -482,7 +482,7 @@ pub(crate) struct ScaleRun<S: Stack> {
 impl<S: Stack> ScaleRun<S> {
     /// The server, the active connection, and `warmup` exchanges on it
     /// (untimed: the first streams' state, the maps' first growth).
-    pub(crate) fn new(tls: &Tls, warmup: usize) -> Result<Self, String> {
+    pub(crate) fn new(tls: &Setup, warmup: usize) -> Result<Self, String> {
         let stack = S::new(tls)?;
         let mut server = stack.server(SERVER, 1);
         let mut client = stack.client(client_addr(0), 2);

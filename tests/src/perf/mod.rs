@@ -37,7 +37,7 @@ use self::measure::Pattern;
 use self::net::Node;
 use self::ours::Ours;
 use self::quinn::Quinn;
-use self::tls::{Certificate, Tls};
+use self::tls::{Certificate, Setup};
 
 /// Initial and largest stream receive window, both stacks.
 pub(crate) const STREAM_WINDOW: u64 = 16 << 20;
@@ -52,7 +52,7 @@ pub(crate) trait Stack: Sized {
     type Node: Node;
     /// The stack's name in reports.
     const NAME: &'static str;
-    fn new(tls: &Tls) -> Result<Self, String>;
+    fn new(tls: &Setup) -> Result<Self, String>;
     fn server(&self, addr: SocketAddr, seed: u64) -> Self::Node;
     fn client(&self, addr: SocketAddr, seed: u64) -> Self::Node;
 }
@@ -110,6 +110,8 @@ pub struct Options {
     pub wake_calls: u32,
     /// Packets sealed and opened for the crypto floor.
     pub floor_packets: u64,
+    /// Path MTU discovery on both stacks (off: 1200-byte datagrams).
+    pub pmtud: bool,
 }
 
 impl Options {
@@ -132,6 +134,7 @@ impl Options {
             exchanges: 10_000,
             wake_calls: 1_000_000,
             floor_packets: 500_000,
+            pmtud: false,
         }
     }
 
@@ -224,7 +227,7 @@ const SLICES: u64 = 16;
 /// alternates too).
 fn bulk_pair(
     stacks: Stacks,
-    tls: &Tls,
+    tls: &Setup,
     total: u64,
     pattern: &Pattern,
 ) -> Result<Pair<Bulk>, String> {
@@ -254,7 +257,7 @@ fn bulk_pair(
 }
 
 /// Both stacks' handshakes, in alternating slices.
-fn handshake_pair(stacks: Stacks, tls: &Tls, count: u64) -> Result<Pair<Handshakes>, String> {
+fn handshake_pair(stacks: Stacks, tls: &Setup, count: u64) -> Result<Pair<Handshakes>, String> {
     let mut ours = (stacks != Stacks::Quinn)
         .then(|| HandshakeRun::<Ours>::new(tls))
         .transpose()?;
@@ -315,7 +318,7 @@ struct ScalePair<S: Stack> {
 }
 
 impl<S: Stack> ScalePair<S> {
-    fn new(tls: &Tls, options: &Options) -> Result<Self, String> {
+    fn new(tls: &Setup, options: &Options) -> Result<Self, String> {
         let warmup = options.exchanges / 10;
         let mut reference = ScaleRun::new(tls, warmup)?;
         reference.grow_to(options.scale_levels.first().copied().unwrap_or(0))?;
@@ -357,7 +360,7 @@ impl<S: Stack> ScalePair<S> {
 /// the four servers take turns with batches of exchanges.
 fn scale_pair(
     stacks: Stacks,
-    tls: &Tls,
+    tls: &Setup,
     options: &Options,
 ) -> Result<Pair<Vec<ScalePoint>>, String> {
     let mut ours = (stacks != Stacks::Quinn)
@@ -425,6 +428,60 @@ pub fn machine() -> String {
     format!("{model}, {cores} cores")
 }
 
+/// The crypto floor of every suite at `size`-byte packets, and each bulk
+/// figure as a fraction of it. Keys: `floor_{suite}_mbps` and
+/// `floor_fraction_{suite}` at 1200 bytes (the targets' floor), with
+/// `_at_{size}` appended at any other size.
+fn floor_figure(
+    s: &mut Summary,
+    out: &mut dyn Write,
+    options: &Options,
+    bulk: &[(Suite, Pair<Bulk>)],
+    size: usize,
+) -> Result<(), String> {
+    let _ = writeln!(
+        out,
+        "crypto floor (ring: AEAD seal + open + 2 header-protection masks per {size}-byte packet, {} plaintext bytes):",
+        floor::payload(size)
+    );
+    let at = if size == floor::PACKET {
+        String::new()
+    } else {
+        format!("_at_{size}")
+    };
+    for &suite in &Suite::ALL {
+        let f: Floor = floor::floor(suite, options.floor_packets, size)?;
+        let mb = f.mb_per_cpu_s();
+        let of_bulk = |which: fn(&Pair<Bulk>) -> Option<Bulk>| {
+            bulk.iter()
+                .find(|(s, _)| *s == suite)
+                .and_then(|(_, r)| which(r))
+                .map(|b| b.mb_per_cpu_s() / mb)
+        };
+        let o = of_bulk(|r| r.ours);
+        let q = of_bulk(|r| r.quinn);
+        let _ = writeln!(
+            out,
+            "  {:<18} {:>6.0} ns/packet = {:>7.1} MB/s; bulk as a fraction of it: ours {}  quinn {}",
+            suite.name(),
+            f.per_packet.as_nanos(),
+            mb,
+            show(o, 3),
+            show(q, 3)
+        );
+        let _ = out.flush();
+        let k = suite.key();
+        s.put_f(format!("floor_{k}_mbps{at}"), mb);
+        if let Some(v) = o {
+            s.put_f(format!("floor_fraction_{k}{at}"), v);
+        }
+        if let Some(v) = q {
+            s.put_f(format!("floor_fraction_{k}_quinn{at}"), v);
+        }
+    }
+    Ok(())
+}
+
 /// Runs the figures `options` selects, printing human-readable lines to
 /// `out` as they come; returns the machine-readable summary.
 pub fn run(options: &Options, out: &mut dyn Write) -> Result<Summary, String> {
@@ -436,10 +493,16 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Summary, String> {
     p(
         out,
         format!(
-            "perf-compare: quic-proto (ours) vs quinn-proto 0.11, one thread, in-memory, virtual clock; {}",
-            machine()
+            "perf-compare: quic-proto (ours) vs quinn-proto 0.11, one thread, in-memory, virtual clock; {}; {}",
+            machine(),
+            if options.pmtud {
+                "path MTU discovery on (both stacks' defaults, up to 1452-byte datagrams)"
+            } else {
+                "1200-byte datagrams, no path MTU discovery"
+            }
         ),
     );
+    s.put("pmtud", u8::from(options.pmtud).to_string());
     if !measure::counting() {
         p(
             out,
@@ -461,7 +524,7 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Summary, String> {
             ),
         );
         for &suite in &options.suites {
-            let tls = cert.tls(suite)?;
+            let tls = cert.setup(suite, options.pmtud)?;
             let r = bulk_pair(stacks, &tls, options.bulk_bytes, &pattern)?;
             let o = r.ours.map(|b| b.mb_per_cpu_s());
             let q = r.quinn.map(|b| b.mb_per_cpu_s());
@@ -521,7 +584,7 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Summary, String> {
     }
 
     if has(Figure::Handshake) {
-        let tls = cert.tls(Suite::Aes128)?;
+        let tls = cert.setup(Suite::Aes128, options.pmtud)?;
         let r = handshake_pair(stacks, &tls, options.handshakes)?;
         let o = r.ours.map(|h| h.per_cpu_s());
         let q = r.quinn.map(|h| h.per_cpu_s());
@@ -574,7 +637,7 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Summary, String> {
     }
 
     if has(Figure::Idle) {
-        let tls = cert.tls(Suite::Aes128)?;
+        let tls = cert.setup(Suite::Aes128, options.pmtud)?;
         let r: Pair<Idle> = Pair::run(
             stacks,
             || figures::idle::<Ours>(&tls, options.idle),
@@ -613,48 +676,21 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<Summary, String> {
     }
 
     if has(Figure::Floor) {
-        p(
-            out,
-            format!(
-                "crypto floor (ring: AEAD seal + open + 2 header-protection masks per 1200-byte packet, {} plaintext bytes):",
-                floor::PAYLOAD
-            ),
-        );
-        for &suite in &Suite::ALL {
-            let f: Floor = floor::floor(suite, options.floor_packets)?;
-            let mb = f.mb_per_cpu_s();
-            let of_bulk = |which: fn(&Pair<Bulk>) -> Option<Bulk>| {
-                bulk.iter()
-                    .find(|(s, _)| *s == suite)
-                    .and_then(|(_, r)| which(r))
-                    .map(|b| b.mb_per_cpu_s() / mb)
-            };
-            let o = of_bulk(|r| r.ours);
-            let q = of_bulk(|r| r.quinn);
-            p(
-                out,
-                format!(
-                    "  {:<18} {:>6.0} ns/packet = {:>7.1} MB/s; bulk as a fraction of it: ours {}  quinn {}",
-                    suite.name(),
-                    f.per_packet.as_nanos(),
-                    mb,
-                    show(o, 3),
-                    show(q, 3)
-                ),
-            );
-            let k = suite.key();
-            s.put_f(format!("floor_{k}_mbps"), mb);
-            if let Some(v) = o {
-                s.put_f(format!("floor_fraction_{k}"), v);
-            }
-            if let Some(v) = q {
-                s.put_f(format!("floor_fraction_{k}_quinn"), v);
-            }
+        // The floor the targets name is at 1200 bytes; with path MTU
+        // discovery the stacks' packets are larger, and so is the floor's
+        // packet in a second pass.
+        let sizes: &[usize] = if options.pmtud {
+            &[floor::PACKET, floor::PACKET_PMTUD]
+        } else {
+            &[floor::PACKET]
+        };
+        for &size in sizes {
+            floor_figure(&mut s, out, options, &bulk, size)?;
         }
     }
 
     if has(Figure::Scale) {
-        let tls = cert.tls(Suite::Aes128)?;
+        let tls = cert.setup(Suite::Aes128, options.pmtud)?;
         p(
             out,
             format!(

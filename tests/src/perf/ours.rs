@@ -15,7 +15,7 @@ use quic_proto::streams::StreamEvent;
 use quic_proto::{Dir, StreamId, VarInt};
 
 use super::net::{AppEvent, Datagram, Node, Wire, BATCH, MAX_DATAGRAM};
-use super::tls::{Tls, SERVER_NAME};
+use super::tls::{Setup, SERVER_NAME};
 use super::{Stack, CONN_WINDOW, SEND_BUFFER, STREAM_WINDOW};
 
 /// Our stack's configurations for one run.
@@ -26,11 +26,13 @@ pub(crate) struct Ours {
 
 /// The transport settings of both sides: the benchmark's windows, no idle
 /// timeout (idle connections must stay), 1200-byte datagrams without path
-/// MTU discovery (as quinn-proto's side), the rest default.
-fn transport() -> TransportConfig {
+/// MTU discovery unless `pmtud` (as quinn-proto's side), the rest default.
+fn transport(pmtud: bool) -> TransportConfig {
     let mut t = TransportConfig::default();
     t.max_idle_timeout = None;
-    t.mtu_discovery = None;
+    if !pmtud {
+        t.mtu_discovery = None;
+    }
     // Fixed windows, as quinn-proto's are: no auto-tuning range.
     t.stream_receive_window = STREAM_WINDOW;
     t.max_stream_receive_window = STREAM_WINDOW;
@@ -44,8 +46,8 @@ impl Stack for Ours {
     type Node = OurNode;
     const NAME: &'static str = "ours";
 
-    fn new(tls: &Tls) -> Result<Self, String> {
-        let transport = Arc::new(transport());
+    fn new(tls: &Setup) -> Result<Self, String> {
+        let transport = Arc::new(transport(tls.pmtud));
         let mut client = ClientConfig::new(tls.client.clone()).map_err(|e| e.to_string())?;
         client.transport = transport.clone();
         let mut server = ServerConfig::new(tls.server.clone()).map_err(|e| e.to_string())?;

@@ -25,7 +25,7 @@ use quinn_proto::{
 };
 
 use super::net::{AppEvent, Datagram, Node, Wire, BATCH, MAX_DATAGRAM};
-use super::tls::{Tls, SERVER_NAME};
+use super::tls::{Setup, SERVER_NAME};
 use super::{Stack, CONN_WINDOW, SEND_BUFFER, STREAM_WINDOW};
 
 /// quinn-proto's configurations for one run.
@@ -35,9 +35,9 @@ pub(crate) struct Quinn {
 }
 
 /// The same settings as ours: the benchmark's windows, no idle timeout,
-/// 1200-byte datagrams with path MTU discovery off (our default: we have
-/// none), segmentation offload on.
-fn transport() -> TransportConfig {
+/// 1200-byte datagrams, path MTU discovery with its default settings (up
+/// to 1452 bytes, as ours) if `pmtud`, else off; segmentation offload on.
+fn transport(pmtud: bool) -> TransportConfig {
     let mut t = TransportConfig::default();
     t.max_idle_timeout(None)
         .stream_receive_window(VarInt::from_u64(STREAM_WINDOW).unwrap_or(VarInt::MAX))
@@ -45,7 +45,7 @@ fn transport() -> TransportConfig {
         .send_window(SEND_BUFFER)
         .initial_mtu(1200)
         .min_mtu(1200)
-        .mtu_discovery_config(None::<MtuDiscoveryConfig>)
+        .mtu_discovery_config(pmtud.then(MtuDiscoveryConfig::default))
         .enable_segmentation_offload(true);
     t
 }
@@ -63,8 +63,8 @@ impl Stack for Quinn {
     type Node = QuinnNode;
     const NAME: &'static str = "quinn";
 
-    fn new(tls: &Tls) -> Result<Self, String> {
-        let transport = Arc::new(transport());
+    fn new(tls: &Setup) -> Result<Self, String> {
+        let transport = Arc::new(transport(tls.pmtud));
         let crypto = QuicClientConfig::with_initial(tls.client.clone(), initial_suite()?)
             .map_err(|e| e.to_string())?;
         let mut client = ClientConfig::new(Arc::new(crypto));
@@ -132,8 +132,10 @@ impl QuinnNode {
         let mut config = EndpointConfig::default();
         config.rng_seed(Some(seed_bytes(seed)));
         Self {
-            // No MTU discovery (allow_mtud = false), as configured above.
-            ep: Endpoint::new(Arc::new(config), server, false, None),
+            // `allow_mtud`: the socket lets MTU probes through, as
+            // the in-memory wire does (datagrams up to 1500 bytes); the
+            // transport config decides whether discovery runs.
+            ep: Endpoint::new(Arc::new(config), server, true, None),
             addr,
             client,
             slots: Vec::new(),

@@ -54,11 +54,15 @@ impl Suite {
     }
 }
 
-/// The rustls configurations of one run, shared by both stacks.
-pub(crate) struct Tls {
+/// The settings of one run both stacks share: the rustls configurations,
+/// and whether path MTU discovery is on.
+pub(crate) struct Setup {
     pub server: Arc<rustls::ServerConfig>,
     pub client: Arc<rustls::ClientConfig>,
     pub suite: Suite,
+    /// Path MTU discovery on both stacks, each with its default settings
+    /// (up to 1452 bytes); off, both send 1200-byte datagrams.
+    pub pmtud: bool,
 }
 
 /// A provider offering `suite` and X25519 only.
@@ -91,7 +95,7 @@ impl Certificate {
     }
 
     /// Both sides' configurations for `suite`.
-    pub(crate) fn tls(&self, suite: Suite) -> Result<Tls, String> {
+    pub(crate) fn setup(&self, suite: Suite, pmtud: bool) -> Result<Setup, String> {
         let provider = provider(suite);
         let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
@@ -118,10 +122,11 @@ impl Certificate {
             .with_no_client_auth();
         client.alpn_protocols = vec![ALPN.to_vec()];
         client.resumption = rustls::client::Resumption::disabled();
-        Ok(Tls {
+        Ok(Setup {
             server: Arc::new(server),
             client: Arc::new(client),
             suite,
+            pmtud,
         })
     }
 }
