@@ -476,3 +476,37 @@ fn path_validation_datagrams_are_padded_to_1200_bytes() {
     );
     assert_eq!(pair.server_conn().remote_address(), pair.client_addr);
 }
+
+/// Data that arrives with the peer's CONNECTION_CLOSE (here in the same
+/// packet) is announced before the connection's Closed event, so an
+/// application that stops reading at Closed has seen it all.
+#[test]
+fn stream_events_come_before_closed() {
+    let mut pair = Pair::new(TransportConfig::default());
+    let h = connected(&mut pair);
+    let now = pair.now;
+    let conn = pair.client_conn(h);
+    let id = conn.open_stream(Dir::Uni).unwrap();
+    conn.write(id, b"last words").unwrap();
+    conn.finish(id).unwrap();
+    // The data leaves; the close follows at the same instant, so both
+    // reach the server in one delivery, before it polls its events.
+    pair.step();
+    let before = pair.server_events.len();
+    pair.client_conn(h).close(now, VarInt::from_u32(0), b"done");
+    pair.step();
+    assert_eq!(pair.server_events.len(), before, "nothing arrived yet");
+    assert!(pair.drive_until(Duration::from_secs(5), |p| {
+        p.server_saw(|e| matches!(e, Event::Closed(_)))
+    }));
+    let order: Vec<&str> = pair
+        .server_events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Stream(StreamEvent::Opened { .. }) => Some("opened"),
+            Event::Closed(_) => Some("closed"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, ["opened", "closed"], "{:?}", pair.server_events);
+}

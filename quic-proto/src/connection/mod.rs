@@ -157,7 +157,9 @@ impl PendingEvents {
         !(self.connected || self.confirmed || self.datagrams > 0 || self.closed || self.drained)
     }
 
-    fn pop(&mut self, error: Option<&ConnectionError>) -> Option<Event> {
+    /// The events that come before any stream event: Connected,
+    /// HandshakeConfirmed, DatagramReceived.
+    fn pop_early(&mut self) -> Option<Event> {
         if core::mem::take(&mut self.connected) {
             Some(Event::Connected)
         } else if core::mem::take(&mut self.confirmed) {
@@ -165,7 +167,15 @@ impl PendingEvents {
         } else if self.datagrams > 0 {
             self.datagrams -= 1;
             Some(Event::DatagramReceived)
-        } else if core::mem::take(&mut self.closed) {
+        } else {
+            None
+        }
+    }
+
+    /// The events that come after every stream event: Closed, then
+    /// Drained.
+    fn pop_late(&mut self, error: Option<&ConnectionError>) -> Option<Event> {
+        if core::mem::take(&mut self.closed) {
             error.cloned().map(Event::Closed)
         } else if core::mem::take(&mut self.drained) {
             Some(Event::Drained)
@@ -851,10 +861,16 @@ impl Connection {
 
     /// The next application event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        if let Some(e) = self.events.pop(self.error.as_deref()) {
+        // Closed and Drained come last: the stream events of data that
+        // arrived before the connection closed go first, however many
+        // datagrams were handled before the application polls.
+        if let Some(e) = self.events.pop_early() {
             return Some(e);
         }
-        self.streams.poll_event().map(Event::Stream)
+        if let Some(e) = self.streams.poll_event() {
+            return Some(Event::Stream(e));
+        }
+        self.events.pop_late(self.error.as_deref())
     }
 
     // ---- lifecycle -------------------------------------------------------
@@ -1002,7 +1018,8 @@ mod pending_events_tests {
             connected: true,
         };
         let error = Some(&ConnectionError::TimedOut);
-        let events: Vec<Event> = core::iter::from_fn(|| p.pop(error)).collect();
+        let events: Vec<Event> =
+            core::iter::from_fn(|| p.pop_early().or_else(|| p.pop_late(error))).collect();
         assert_eq!(
             events,
             [
@@ -1014,6 +1031,6 @@ mod pending_events_tests {
                 Event::Drained,
             ]
         );
-        assert_eq!(p.pop(error), None);
+        assert_eq!(p.pop_early().or_else(|| p.pop_late(error)), None);
     }
 }
