@@ -223,6 +223,11 @@ pub struct Endpoint {
     /// The latest `now` a call brought.
     now: Option<Instant>,
     connection_count: usize,
+    /// The connection the latest datagrams went to, when its timer and
+    /// events are not brought up to date yet: consecutive datagrams of one
+    /// connection (a burst, a GRO batch) settle it once. Every other call
+    /// settles it first (see [`Endpoint::settle`]).
+    unsettled: Option<u32>,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -262,6 +267,7 @@ impl Endpoint {
             gso_segments,
             accept_filter: None,
             connection_count: 0,
+            unsettled: None,
         }
     }
 
@@ -276,7 +282,12 @@ impl Endpoint {
 
     /// How many connections the endpoint holds.
     pub fn connection_count(&self) -> usize {
-        self.connection_count
+        // A connection the last datagram drained is gone once settled.
+        let drained = self
+            .unsettled
+            .and_then(|i| self.slots[i as usize].conn.as_deref())
+            .is_some_and(Connection::is_drained);
+        self.connection_count - usize::from(drained)
     }
 
     /// Sets or replaces the server configuration (None stops accepting).
@@ -314,6 +325,7 @@ impl Endpoint {
             version: config.version,
             reset_key: self.reset_key.clone(),
         };
+        self.settle();
         let conn = Connection::client(params, config, server_name).map_err(ConnectError::Tls)?;
         let index = self.insert(conn, None);
         if local_cid.is_empty() {
@@ -326,6 +338,7 @@ impl Endpoint {
     /// The connection behind `handle`, for the application's calls. Using
     /// it marks the connection as possibly having something to send.
     pub fn connection(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
+        self.settle();
         let slot = self.slots.get(handle.index as usize)?;
         if slot.generation != handle.generation || slot.conn.is_none() {
             return None;
@@ -336,12 +349,17 @@ impl Endpoint {
 
     /// The next event of any connection.
     pub fn poll_event(&mut self) -> Option<(ConnectionHandle, Event)> {
+        self.settle();
         self.events.pop_front()
     }
 
     /// Whether [`Endpoint::poll_event`] has an event to give.
     pub fn has_events(&self) -> bool {
         !self.events.is_empty()
+            || self
+                .unsettled
+                .and_then(|i| self.slots[i as usize].conn.as_deref())
+                .is_some_and(Connection::has_events)
     }
 
     /// The most datagrams one [`Endpoint::prepare_next_packet`] call packs
@@ -356,13 +374,26 @@ impl Endpoint {
     /// Never later than the earliest connection deadline; it may be earlier
     /// when a deadline moved back, and a call then simply finds nothing due.
     pub fn next_wake_time(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((t, _))| *t)
+        let armed = self.timers.peek().map(|Reverse((t, _))| *t);
+        let unsettled = self
+            .unsettled
+            .and_then(|i| self.slots[i as usize].conn.as_deref())
+            .and_then(|conn| conn.next_timeout_before(armed));
+        unsettled.or(armed)
     }
 
     /// Runs every timer due at `now`. Each due connection runs its timers
     /// once; deadlines it leaves at or before `now` (an ACK or a probe that
     /// is due) are met by the next [`Endpoint::prepare_next_packet`].
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.settle();
+        self.run_timers(now);
+    }
+
+    /// [`Endpoint::handle_timeout`] without settling: a connection left
+    /// unsettled by the previous datagram may stay so while more of its
+    /// datagrams arrive.
+    fn run_timers(&mut self, now: Instant) {
         self.epoch.get_or_insert(now);
         self.now = Some(now);
         let mut due: SmallVec<[u32; 8]> = SmallVec::new();
@@ -399,7 +430,7 @@ impl Endpoint {
             local_ip,
             ecn,
         } = from.into();
-        self.handle_timeout(now);
+        self.run_timers(now);
         if let Some(index) = self.route_short(datagram) {
             self.deliver(index, now, remote, local_ip, ecn, datagram);
             return;
@@ -587,11 +618,31 @@ impl Endpoint {
         ecn: Option<EcnCodepoint>,
         datagram: &mut [u8],
     ) {
-        if let Some(conn) = self.slots[index as usize].conn.as_mut() {
+        let slot = &mut self.slots[index as usize];
+        if let Some(conn) = slot.conn.as_mut() {
             conn.set_local_ip(local_ip);
             conn.handle_datagram(now, remote, ecn, datagram);
+            if !slot.queued {
+                slot.queued = true;
+                self.send_queue.push_back(index);
+            }
         }
-        self.touch(index);
+        // Its timer and events wait until a datagram for another
+        // connection, or any other call, comes.
+        if self.unsettled != Some(index) {
+            self.settle();
+            self.unsettled = Some(index);
+        }
+    }
+
+    /// Brings the timer and events of the connection the latest datagrams
+    /// went to up to date (what [`Endpoint::touch`] does), and frees it if
+    /// it is drained.
+    fn settle(&mut self) {
+        if let Some(index) = self.unsettled.take() {
+            self.rearm(index);
+            self.collect(index);
+        }
     }
 
     fn new_cid(&mut self) -> ConnectionId {
