@@ -228,6 +228,10 @@ pub struct Endpoint {
     /// connection (a burst, a GRO batch) settle it once. Every other call
     /// settles it first (see [`Endpoint::settle`]).
     unsettled: Option<u32>,
+    /// The last `by_cid` entry a short header was routed by: most
+    /// datagrams in a row are for the same CID. Dropped whenever an entry
+    /// leaves `by_cid`.
+    last_route: Option<(ConnectionId, u32)>,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -268,6 +272,7 @@ impl Endpoint {
             accept_filter: None,
             connection_count: 0,
             unsettled: None,
+            last_route: None,
         }
     }
 
@@ -600,12 +605,20 @@ impl Endpoint {
     /// anything else (long headers, zero-length CIDs, unknown CIDs, a
     /// possible stateless reset) goes through [`Self::classify`]. The
     /// connection parses and authenticates the packet itself.
-    fn route_short(&self, datagram: &[u8]) -> Option<u32> {
+    fn route_short(&mut self, datagram: &[u8]) -> Option<u32> {
         let cid_len = self.config.local_cid_len;
         if cid_len == 0 || datagram.first()? & FORM_BIT != 0 {
             return None;
         }
-        self.by_cid.get(datagram.get(1..1 + cid_len)?).copied()
+        let cid = datagram.get(1..1 + cid_len)?;
+        if let Some((last, index)) = &self.last_route {
+            if **last == *cid {
+                return Some(*index);
+            }
+        }
+        let index = self.by_cid.get(cid).copied()?;
+        self.last_route = ConnectionId::new(cid).ok().map(|cid| (cid, index));
+        Some(index)
     }
 
     /// Hands a datagram to connection `index`.
@@ -728,6 +741,7 @@ impl Endpoint {
                     }
                     CidEvent::Retired(cid) => {
                         self.by_cid.remove(&cid);
+                        self.last_route = None;
                     }
                     _ => {}
                 }
@@ -774,12 +788,14 @@ impl Endpoint {
             if let CidEvent::Retired(cid) = ev {
                 if self.by_cid.get(&cid) == Some(&index) {
                     self.by_cid.remove(&cid);
+                    self.last_route = None;
                 }
             }
         }
         for cid in conn.routed_cids() {
             if self.by_cid.get(cid) == Some(&index) {
                 self.by_cid.remove(cid);
+                self.last_route = None;
             }
         }
         if let Some(d) = slot.initial_dcid.take() {
