@@ -18,6 +18,7 @@
 
 mod api;
 pub(crate) mod crypto_stream;
+mod events;
 pub(crate) mod keys;
 pub(crate) mod log;
 mod mtud;
@@ -50,6 +51,7 @@ use crate::{
 };
 
 use self::crypto_stream::CryptoStream;
+use self::events::PendingEvents;
 use self::keys::OneRttKeys;
 use self::log::{FrameLog, LogSpan};
 use self::timers::TimerFloor;
@@ -134,55 +136,6 @@ pub enum Event {
     Closed(ConnectionError),
     /// All state can be dropped: the closing or draining period is over.
     Drained,
-}
-
-/// The connection's own events not yet polled. Each but DatagramReceived
-/// happens at most once, so flags and a count hold them without a queue
-/// (an idle connection then keeps no event buffer); they are polled in the
-/// order they happen: Connected, HandshakeConfirmed, DatagramReceived (one
-/// per datagram, which only an established connection receives), Closed,
-/// Drained.
-#[derive(Clone, Copy, Debug, Default)]
-struct PendingEvents {
-    connected: bool,
-    confirmed: bool,
-    datagrams: u32,
-    /// Closed, with the connection's error.
-    closed: bool,
-    drained: bool,
-}
-
-impl PendingEvents {
-    fn is_empty(&self) -> bool {
-        !(self.connected || self.confirmed || self.datagrams > 0 || self.closed || self.drained)
-    }
-
-    /// The events that come before any stream event: Connected,
-    /// HandshakeConfirmed, DatagramReceived.
-    fn pop_early(&mut self) -> Option<Event> {
-        if core::mem::take(&mut self.connected) {
-            Some(Event::Connected)
-        } else if core::mem::take(&mut self.confirmed) {
-            Some(Event::HandshakeConfirmed)
-        } else if self.datagrams > 0 {
-            self.datagrams -= 1;
-            Some(Event::DatagramReceived)
-        } else {
-            None
-        }
-    }
-
-    /// The events that come after every stream event: Closed, then
-    /// Drained.
-    fn pop_late(&mut self, error: Option<&ConnectionError>) -> Option<Event> {
-        if core::mem::take(&mut self.closed) {
-            error.cloned().map(Event::Closed)
-        } else if core::mem::take(&mut self.drained) {
-            Some(Event::Drained)
-        } else {
-            None
-        }
-    }
 }
 
 /// The counters a connection keeps; [`Connection::stats`] adds the figures
@@ -1001,36 +954,5 @@ impl Connection {
                 },
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod pending_events_tests {
-    use super::*;
-
-    #[test]
-    fn pending_events_come_out_once_each_in_order() {
-        let mut p = PendingEvents {
-            drained: true,
-            closed: true,
-            datagrams: 2,
-            confirmed: true,
-            connected: true,
-        };
-        let error = Some(&ConnectionError::TimedOut);
-        let events: Vec<Event> =
-            core::iter::from_fn(|| p.pop_early().or_else(|| p.pop_late(error))).collect();
-        assert_eq!(
-            events,
-            [
-                Event::Connected,
-                Event::HandshakeConfirmed,
-                Event::DatagramReceived,
-                Event::DatagramReceived,
-                Event::Closed(ConnectionError::TimedOut),
-                Event::Drained,
-            ]
-        );
-        assert_eq!(p.pop_early().or_else(|| p.pop_late(error)), None);
     }
 }
