@@ -224,10 +224,7 @@ impl Endpoint {
     /// How many connections the endpoint holds.
     pub fn connection_count(&self) -> usize {
         // A connection the last datagram drained is gone once settled.
-        let drained = self
-            .unsettled
-            .and_then(|i| self.slots[i as usize].conn.as_deref())
-            .is_some_and(Connection::is_drained);
+        let drained = self.unsettled_conn().is_some_and(Connection::is_drained);
         self.connection_count - usize::from(drained)
     }
 
@@ -296,11 +293,7 @@ impl Endpoint {
 
     /// Whether [`Endpoint::poll_event`] has an event to give.
     pub fn has_events(&self) -> bool {
-        !self.events.is_empty()
-            || self
-                .unsettled
-                .and_then(|i| self.slots[i as usize].conn.as_deref())
-                .is_some_and(Connection::has_events)
+        !self.events.is_empty() || self.unsettled_conn().is_some_and(Connection::has_events)
     }
 
     /// The most datagrams one [`Endpoint::prepare_next_packet`] call packs
@@ -317,8 +310,7 @@ impl Endpoint {
     pub fn next_wake_time(&self) -> Option<Instant> {
         let armed = self.timers.peek().map(|Reverse((t, _))| *t);
         let unsettled = self
-            .unsettled
-            .and_then(|i| self.slots[i as usize].conn.as_deref())
+            .unsettled_conn()
             .and_then(|conn| conn.next_timeout_before(armed));
         unsettled.or(armed)
     }
@@ -567,15 +559,11 @@ impl Endpoint {
         ecn: Option<EcnCodepoint>,
         datagram: &mut [u8],
     ) {
-        let slot = &mut self.slots[index as usize];
-        if let Some(conn) = slot.conn.as_mut() {
+        if let Some(conn) = self.slots[index as usize].conn.as_mut() {
             conn.set_local_ip(local_ip);
             conn.handle_datagram(now, remote, ecn, datagram);
-            if !slot.queued {
-                slot.queued = true;
-                self.send_queue.push_back(index);
-            }
         }
+        self.queue(index);
         // Its timer and events wait until a datagram for another
         // connection, or any other call, comes.
         if self.unsettled != Some(index) {
@@ -592,6 +580,11 @@ impl Endpoint {
             self.rearm(index);
             self.collect(index);
         }
+    }
+
+    /// The connection [`Endpoint::settle`] would settle, if any.
+    fn unsettled_conn(&self) -> Option<&Connection> {
+        self.slots[self.unsettled? as usize].conn.as_deref()
     }
 
     fn new_cid(&mut self) -> ConnectionId {
@@ -626,13 +619,18 @@ impl Endpoint {
     /// After anything happened to a connection: queue it for sending,
     /// re-arm its timer, move its events out, and free it once drained.
     fn touch(&mut self, index: u32) {
+        self.queue(index);
+        self.rearm(index);
+        self.collect(index);
+    }
+
+    /// Puts a live connection in the send queue, unless it is there.
+    fn queue(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
         if slot.conn.is_some() && !slot.queued {
             slot.queued = true;
             self.send_queue.push_back(index);
         }
-        self.rearm(index);
-        self.collect(index);
     }
 
     fn rearm(&mut self, index: u32) {
