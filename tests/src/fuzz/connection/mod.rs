@@ -58,9 +58,9 @@ use quic_proto::{
 
 use crate::testkit::{provider_with, ring_provider, Certs};
 
+pub use self::established::App;
 use self::established::*;
 use self::initial::*;
-pub use self::established::App;
 pub use self::script::{Payload, Script};
 
 /// The ALPN both ends offer.
